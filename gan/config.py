@@ -1,0 +1,132 @@
+"""One training run's settings: a flat dataclass, validated before any data is loaded or any GPU time is spent."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .datasets import DATASETS, TOY_DATASETS, dataset_shape
+from .models import CRITIC_NORMS, MODELS, ModelConfig, build_models
+from .objectives import build_objective
+
+
+class ConfigError(ValueError):
+    """A bad setting; the message names the key."""
+
+
+@dataclass
+class TrainConfig:
+    dataset: str
+    objective: str
+    seed: int = 0
+    model: str | None = None  # None: 'toy' for 2-D points, 'dcgan' for images
+    steps: int = 1000  # generator iterations
+    batch_size: int = 64
+    checkpoint_steps: list[int] = field(default_factory=list)  # empty: only the last step
+    log_every: int = 10  # generator iterations between metrics.csv rows
+    resume_every: int = 0  # generator iterations between rolling last.pt checkpoints (0: off)
+    data_root: str = "resources/data"
+    dataset_options: dict[str, Any] = field(default_factory=dict)  # e.g. folder: path, image_size, channels
+    # model
+    z_dim: int | None = None
+    width: int | None = None
+    critic_norm: str = "none"
+    # objective hyper-parameters; None keeps the objective's paper default
+    optimizer: str | None = None
+    lr: float | None = None
+    betas: list[float] | None = None
+    n_critic: int | None = None
+    critic_boost: bool | None = None
+    clip_value: float | None = None
+    gp_lambda: float | None = None
+    # device
+    device: str = "auto"
+    deterministic: bool = False
+    tf32: bool = False
+    bf16: bool = False
+    compile: bool = False
+
+    def objective_overrides(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in OBJECTIVE_KEYS}
+
+    def model_config(self) -> ModelConfig:
+        shape = dataset_shape(self.dataset, **self.dataset_options)
+        return ModelConfig(name=self.model or default_model(self.dataset), data_shape=shape, z_dim=self.z_dim,
+                           width=self.width, critic_norm=self.critic_norm)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+OBJECTIVE_KEYS = ("optimizer", "lr", "betas", "n_critic", "critic_boost", "clip_value", "gp_lambda")
+# settings that may change between a checkpoint and its resumption without changing the result
+RESUMABLE_KEYS = ("steps", "checkpoint_steps", "resume_every", "data_root", "device", "compile")
+
+
+def default_model(dataset: str) -> str:
+    return "toy" if dataset in TOY_DATASETS else "dcgan"
+
+
+def config_from_dict(values: dict[str, Any]) -> TrainConfig:
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"unknown training setting(s): {', '.join(unknown)}; valid: {', '.join(sorted(names))}")
+    for required in ("dataset", "objective"):
+        if required not in values:
+            raise ConfigError(f"missing training setting {required!r}")
+    return TrainConfig(**values)
+
+
+def _positive_int(cfg: TrainConfig, key: str, allow_zero: bool = False) -> None:
+    value = getattr(cfg, key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
+        raise ConfigError(f"{key} must be a {'non-negative' if allow_zero else 'positive'} integer, got {value!r}")
+
+
+def resolve(cfg: TrainConfig) -> TrainConfig:
+    """Validate every setting and fill in the defaults (objective hyper-parameters, model, checkpoint steps).
+
+    Builds the models on the CPU once, so an architecture the objective refuses (BatchNorm in a WGAN-GP critic)
+    fails here, before any data is loaded.
+    """
+    if cfg.dataset not in DATASETS:
+        raise ConfigError(f"dataset: unknown dataset {cfg.dataset!r}; valid names: {', '.join(sorted(DATASETS))}")
+    model = cfg.model or default_model(cfg.dataset)
+    if model not in MODELS:
+        raise ConfigError(f"model: unknown model {model!r}; valid names: {', '.join(sorted(MODELS))}")
+    if cfg.critic_norm not in CRITIC_NORMS:
+        raise ConfigError(f"critic_norm: unknown value {cfg.critic_norm!r}; valid: {', '.join(CRITIC_NORMS)}")
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {cfg.seed!r}")
+    for key in ("steps", "batch_size", "log_every"):
+        _positive_int(cfg, key)
+    _positive_int(cfg, "resume_every", allow_zero=True)
+    steps = list(cfg.checkpoint_steps) or [cfg.steps]
+    for s in steps:
+        if isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= cfg.steps:
+            raise ConfigError(f"checkpoint_steps: {s!r} is outside the run (1..steps={cfg.steps})")
+    if cfg.device not in ("auto", "cpu", "cuda") and not str(cfg.device).startswith("cuda:"):
+        raise ConfigError(f"device: {cfg.device!r}; valid: auto, cpu, cuda, cuda:N")
+    try:
+        objective = build_objective(cfg.objective, **cfg.objective_overrides())
+    except ValueError as err:
+        raise ConfigError(f"objective {cfg.objective!r}: {err}") from err
+    resolved = dataclasses.replace(cfg, model=model, checkpoint_steps=sorted(set(steps)),
+                                   dataset_options=dict(cfg.dataset_options))
+    hp = objective.hyperparameters()
+    for key in OBJECTIVE_KEYS:
+        setattr(resolved, key, hp[key])
+    try:
+        generator, critic = build_models(resolved.model_config())
+        objective.check_critic(critic)
+    except ValueError as err:
+        raise ConfigError(f"model {model!r}: {err}") from err
+    resolved.z_dim = generator.z_dim
+    return resolved
+
+
+def config_hash(values: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:12]

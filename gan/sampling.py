@@ -1,0 +1,106 @@
+"""Samples from a checkpoint: N of them, deterministic for a seed, batch by batch, into a compact file + a picture."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import checkpoint as ckpt
+from . import io
+from .datasets import to_uint8
+from .utils import select_device
+
+
+@torch.no_grad()
+def generate(generator: torch.nn.Module, n: int, seed: int, batch_size: int = 1000,
+             device: str | torch.device | None = None) -> torch.Tensor:
+    """n samples on the CPU. Noise comes from its own CPU generator, so the result is the same on any device."""
+    if n < 1:
+        raise ValueError(f"number of samples must be positive, got {n}")
+    device = torch.device(device) if device is not None else next(generator.parameters()).device
+    rng = torch.Generator().manual_seed(seed)
+    was_training = generator.training
+    generator.eval()  # BatchNorm uses its running statistics: a sample never depends on its batch-mates
+    out = []
+    for start in range(0, n, batch_size):
+        z = torch.randn(min(batch_size, n - start), generator.z_dim, generator=rng)
+        out.append(generator(z.to(device)).float().cpu())
+    generator.train(was_training)
+    return torch.cat(out)
+
+
+def to_storage(samples: torch.Tensor) -> tuple[str, np.ndarray]:
+    """Images (N, C, H, W) in [-1, 1] -> uint8; 2-D points -> float32."""
+    if samples.dim() == 2:
+        return "points", samples.numpy().astype(np.float32)
+    return "images", to_uint8(samples).numpy()
+
+
+def save_samples(path: str | Path, kind: str, samples: np.ndarray, step: int, seed: int,
+                 status: str = "ok", reason: str = "") -> None:
+    io.save_npz(path, kind=np.array(kind), samples=samples, step=np.array(step), seed=np.array(seed),
+                status=np.array(status), reason=np.array(reason))
+
+
+def load_samples(path: str | Path) -> dict:
+    with np.load(path, allow_pickle=False) as f:
+        return {"kind": str(f["kind"]), "samples": f["samples"], "step": int(f["step"]), "seed": int(f["seed"]),
+                "status": str(f["status"]), "reason": str(f["reason"])}
+
+
+def save_picture(path: str | Path, kind: str, samples: np.ndarray, title: str = "", max_images: int = 64) -> None:
+    """A PNG grid of images, or a scatter of 2-D points on [-3, 3]^2."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if kind == "images":
+        from torchvision.utils import make_grid
+
+        images = torch.from_numpy(samples[:max_images])
+        nrow = int(np.ceil(np.sqrt(len(images))))
+        grid = make_grid(images, nrow=nrow, padding=1, pad_value=255).permute(1, 2, 0).numpy()
+        from PIL import Image
+        with io.atomic_path(path) as tmp:
+            Image.fromarray(grid.squeeze(-1) if grid.shape[-1] == 1 else grid).save(tmp, format="PNG")
+        return
+    fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+    if len(samples):
+        ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.5, color="tab:orange")
+    else:
+        ax.text(0, 0, title or "no samples", ha="center", va="center")
+    ax.set(xlim=(-3, 3), ylim=(-3, 3), aspect="equal", title=title)
+    io.save_figure(fig, path, bbox_inches="tight")
+    plt.close(fig)
+
+
+def sample_checkpoint(run_dir: str | Path, step: int, n: int, seed: int, out: str | Path,
+                      picture: str | Path | None = None, batch_size: int = 1000, device: str = "auto") -> dict:
+    """Samples of a run's checkpoint at `step`; a run that diverged before `step` yields a file marked missing."""
+    run_dir = Path(run_dir)
+    path = ckpt.step_path(run_dir, step)
+    if not path.exists():
+        summary_path = run_dir / "summary.json"
+        summary = io.read_json(summary_path) if summary_path.exists() else {}
+        if summary.get("status") == "diverged" and summary.get("steps_done", 0) < step:
+            reason = f"diverged at step {summary.get('diverged_step')}"
+            kind = "points" if _is_points(summary["config"]) else "images"
+            empty = np.zeros((0, 2), np.float32) if kind == "points" else np.zeros((0, 1, 1, 1), np.uint8)
+            save_samples(out, kind, empty, step, seed, status="missing", reason=reason)
+            if picture:
+                save_picture(picture, "points", np.zeros((0, 2), np.float32), title=f"no samples: {reason}")
+            return {"status": "missing", "reason": reason}
+        raise FileNotFoundError(f"no checkpoint for step {step} in {run_dir / 'checkpoints'} "
+                                f"(and the run did not diverge before it)")
+    run = ckpt.load_run(path, device=select_device(device))
+    kind, data = to_storage(generate(run.generator, n, seed, batch_size=batch_size))
+    save_samples(out, kind, data, step, seed)
+    if picture:
+        save_picture(picture, kind, data, title=f"{run.config['dataset']} {run.config['objective']} step {step}")
+    return {"status": "ok", "n": n}
+
+
+def _is_points(config: dict) -> bool:
+    from .datasets import dataset_shape
+    return len(dataset_shape(config["dataset"], **config.get("dataset_options", {}))) == 1

@@ -1,0 +1,121 @@
+"""Each loss against an independent hand computation on fixed tensors."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from gan.objectives import (OBJECTIVES, build_objective, gan_discriminator_loss, gan_generator_loss,
+                            gradient_penalty, minimax_generator_loss, wasserstein_critic_loss,
+                            wasserstein_generator_loss)
+
+REAL = torch.tensor([2.0, -1.0, 0.5])
+FAKE = torch.tensor([-3.0, 0.0, 1.5])
+
+
+def sigmoid(x):
+    return 1 / (1 + math.exp(-x))
+
+
+def test_gan_discriminator_loss_is_the_two_bce_terms():
+    expected = (sum(-math.log(sigmoid(r)) for r in REAL.tolist()) / 3
+                + sum(-math.log(1 - sigmoid(f)) for f in FAKE.tolist()) / 3)
+    assert gan_discriminator_loss(REAL, FAKE).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_gan_losses_stay_finite_for_huge_logits():
+    big = torch.tensor([1e4, -1e4])
+    assert torch.isfinite(gan_discriminator_loss(big, big))
+    assert torch.isfinite(gan_generator_loss(big)) and torch.isfinite(minimax_generator_loss(big))
+    # -log sigmoid(-1e4) = 1e4 exactly in the stable form
+    assert gan_generator_loss(torch.tensor([-1e4])).item() == pytest.approx(1e4)
+
+
+def test_generator_losses():
+    ns = sum(-math.log(sigmoid(f)) for f in FAKE.tolist()) / 3
+    mm = sum(math.log(1 - sigmoid(f)) for f in FAKE.tolist()) / 3
+    assert gan_generator_loss(FAKE).item() == pytest.approx(ns, rel=1e-6)
+    assert minimax_generator_loss(FAKE).item() == pytest.approx(mm, rel=1e-6)
+
+
+def test_wasserstein_losses():
+    assert wasserstein_critic_loss(REAL, FAKE).item() == pytest.approx(FAKE.mean() - REAL.mean())
+    assert wasserstein_generator_loss(FAKE).item() == pytest.approx(-FAKE.mean().item())
+
+
+@pytest.mark.parametrize("shape", [(8, 2), (4, 3, 5, 5), (4, 1, 8, 8)])
+def test_gradient_penalty_of_linear_critic_is_exact(shape):
+    # D(x) = w.x has gradient w everywhere, so the penalty is exactly (|w| - 1)^2 for any eps
+    torch.manual_seed(0)
+    dim = math.prod(shape[1:])
+    linear = nn.Linear(dim, 1)
+    critic = nn.Sequential(nn.Flatten(), linear)
+    real, fake = torch.randn(shape), torch.randn(shape)
+    expected = (linear.weight.norm() - 1) ** 2
+    assert gradient_penalty(critic, real, fake).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_gradient_penalty_differentiates_wrt_critic_weights():
+    linear = nn.Linear(2, 1)
+    gp = gradient_penalty(linear, torch.randn(4, 2), torch.randn(4, 2))
+    gp.backward()  # needs create_graph=True: d/dw (|w|-1)^2 = 2(|w|-1) w/|w|
+    w = linear.weight.detach()
+    assert torch.allclose(linear.weight.grad, 2 * (w.norm() - 1) * w / w.norm(), atol=1e-6)
+
+
+def test_gradient_penalty_draws_eps_per_sample():
+    # critic D(x) = sum(x^2): grad = 2 x_hat, so each sample's norm depends on its own eps
+    critic = lambda x: (x ** 2).flatten(1).sum(1)  # noqa: E731
+    real, fake = torch.ones(1000, 2), torch.zeros(1000, 2)
+    torch.manual_seed(0)
+    gp = gradient_penalty(critic, real, fake)
+    # eps ~ U[0,1] per sample: E[(2 sqrt(2) eps - 1)^2] = 8/3 - 2 sqrt(2) + 1
+    assert gp.item() == pytest.approx(8 / 3 - 2 * math.sqrt(2) + 1, abs=0.05)
+
+
+def test_wgan_clipping_keeps_every_parameter_in_range():
+    obj = build_objective("wgan")
+    critic = nn.Sequential(nn.Linear(2, 16), nn.LayerNorm(16), nn.ReLU(), nn.Linear(16, 1))
+    with torch.no_grad():
+        for p in critic.parameters():
+            p.uniform_(-1, 1)
+    obj.after_critic_step(critic)
+    for p in critic.parameters():
+        assert p.abs().max().item() <= obj.clip_value
+
+
+def test_wgan_gp_refuses_batchnorm_critic_naming_the_layer():
+    critic = nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.Linear(8, 1))
+    with pytest.raises(ValueError, match=r"BatchNorm.*layer '1'"):
+        build_objective("wgan-gp").check_critic(critic)
+
+
+def test_defaults_follow_the_papers_and_are_overridable():
+    assert {"gan", "gan-minimax", "wgan", "wgan-gp"} <= set(OBJECTIVES)
+    wgan = build_objective("wgan")
+    assert (wgan.optimizer, wgan.lr, wgan.n_critic, wgan.clip_value) == ("rmsprop", 5e-5, 5, 0.01)
+    gp = build_objective("wgan-gp")
+    assert (gp.optimizer, gp.lr, gp.n_critic, gp.gp_lambda) == ("adam", 1e-4, 5, 10.0)
+    gan = build_objective("gan")
+    assert (gan.lr, gan.betas, gan.n_critic) == (2e-4, (0.5, 0.999), 1)
+    custom = build_objective("wgan-gp", gp_lambda=0.1, betas=[0.0, 0.9], lr=2e-4)
+    assert (custom.gp_lambda, custom.betas, custom.lr) == (0.1, (0.0, 0.9), 2e-4)
+
+
+def test_critic_boost_schedule_is_off_by_default():
+    assert build_objective("wgan").critic_iterations(0) == 5
+    boosted = build_objective("wgan", critic_boost=True)
+    assert [boosted.critic_iterations(s) for s in (0, 24, 25, 26, 500, 501)] == [100, 100, 5, 5, 100, 5]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"name": "lsgan"}, "unknown objective 'lsgan'; valid names: gan, gan-minimax, wgan, wgan-gp"),
+    ({"name": "gan", "lr": -1e-4}, "lr must be positive"),
+    ({"name": "gan", "clip_value": 0.1}, "'clip_value' does not apply to objective 'gan'"),
+    ({"name": "wgan", "optimizer": "sgdx"}, "unknown optimizer 'sgdx'"),
+    ({"name": "wgan", "n_critic": 0}, "n_critic must be a positive integer"),
+])
+def test_bad_objective_settings(kwargs, match):
+    name = kwargs.pop("name")
+    with pytest.raises(ValueError, match=match):
+        build_objective(name, **kwargs)
