@@ -25,7 +25,7 @@ from .config import RESUMABLE_KEYS, ConfigError, TrainConfig, config_hash, resol
 from .datasets import Dataset, get_dataset
 from .models import build_models
 from .objectives import Objective, build_objective, build_optimizer
-from .utils import device_description, package_versions, seed_everything, select_device
+from .utils import device_description, git_state, package_versions, seed_everything, select_device
 
 log = logging.getLogger("gan.training")
 
@@ -360,7 +360,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, callbacks: Iterable[Any] = ()) 
         "wall_clock_s": elapsed + time.perf_counter() - t0,
         "seed": cfg.seed, "dataset": cfg.dataset, "objective": cfg.objective, "model": cfg.model,
         "config": config, "config_hash": config_hash(config),
-        "versions": package_versions(), "device": device_description(device),
+        "versions": package_versions(), "device": device_description(device), "git": git_state(),
         "checkpoints": {str(s): str(p.relative_to(run_dir)) for s, p in sorted(ckpt.list_checkpoints(run_dir).items())
                         if s in checkpoint_steps and s <= step},
     }

@@ -1,0 +1,369 @@
+"""Scoring: reference statistics of real data, one registry of metrics, and the score files of CONTRACTS.md.
+
+Two registries keep a new metric or feature space to one decorated definition:
+
+- `@register_extractor("name")`: a feature space. `inception` (clean-fid's Inception, in `fid.py`),
+  `classifier` (a small CNN trained on the dataset's own labels, in `classifier.py`), `points` (toy 2-D data as
+  they are, in `toy.py`). An extractor turns samples into features once; every metric of its space reuses them.
+- `@register_metric("name", extractors=(...))`: a function `fn(ctx: ScoreContext) -> {key: float}`. It is run for
+  every sample file whose reference was built with one of `extractors` (and, when given, `applies(ctx)` is true).
+
+Entry points (what the Snakemake scripts and `python -m gan` call):
+- `compute_reference(...)`: real-data statistics, once per dataset, split, extractor, mode, n and seed.
+- `score_samples(...)`: a samples npz + a reference -> the scores JSON.
+- `gan.metrics.fid.fetch_inception(dest)`, `gan.metrics.classifier.train_classifier(...)`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from gan import io
+
+REFERENCE_FORMAT = 1
+
+# ------------------------------------------------------------------------------------------------ registries
+
+EXTRACTORS: dict[str, type] = {}
+
+
+def register_extractor(name: str):
+    """Register a feature space. The class defines:
+
+    kind: "images" | "points"; modes: tuple (the first is the default); default_n_real: int | None (None: the
+    whole split); __init__(mode, weights_path, device, batch_size, num_workers);
+    features(samples: np.ndarray) -> (feats (N, d), extras: dict); describe() -> dict (weights path, sha256, ...).
+    """
+    def wrap(cls):
+        cls.name = name
+        EXTRACTORS[name] = cls
+        return cls
+    return wrap
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    fn: Callable[["ScoreContext"], dict[str, float]]
+    extractors: tuple[str, ...]
+    applies: Callable[["ScoreContext"], bool] | None = None
+
+    def is_applicable(self, ctx: "ScoreContext") -> bool:
+        return ctx.reference.extractor in self.extractors and (self.applies is None or bool(self.applies(ctx)))
+
+
+METRICS: dict[str, Metric] = {}
+
+
+def register_metric(name: str, *, extractors: tuple[str, ...] | str,
+                    applies: Callable[["ScoreContext"], bool] | None = None):
+    """Register `fn(ctx) -> {key: value}` as metric `name` for the given feature spaces."""
+    if isinstance(extractors, str):
+        extractors = (extractors,)
+
+    def wrap(fn):
+        if name in METRICS:
+            raise ValueError(f"metric {name!r} is registered twice")
+        METRICS[name] = Metric(name=name, fn=fn, extractors=tuple(extractors), applies=applies)
+        return fn
+    return wrap
+
+
+@dataclass
+class Reference:
+    """A reference file: arrays (`feats`, `mu`, `sigma` for feature spaces; `points` for toy data) + metadata."""
+    path: Path
+    meta: dict
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def extractor(self) -> str:
+        return self.meta["extractor"]
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.arrays[key]
+
+
+@dataclass
+class ScoreContext:
+    """What a metric sees: generated features, the reference, the dataset (toy centres) and the seed."""
+    features: np.ndarray
+    reference: Reference
+    seed: int
+    extras: dict = field(default_factory=dict)  # e.g. classifier logits of the generated samples
+    options: dict = field(default_factory=dict)  # metric options given by the caller
+    used_options: dict = field(default_factory=dict)  # options as resolved (recorded in the protocol)
+    _dataset: Any = None
+
+    def option(self, key: str, default: Any) -> Any:
+        value = type(default)(self.options.get(key, default)) if default is not None else self.options.get(key)
+        self.used_options[key] = value
+        return value
+
+    @property
+    def dataset(self):
+        """The dataset object (toy sets: `.centers`, `.std`), built lazily from the reference's metadata."""
+        if self._dataset is None:
+            from gan.datasets import get_dataset
+
+            self._dataset = get_dataset(self.reference.meta["dataset"], data_root=self.reference.meta["data_root"],
+                                        split=self.reference.meta["split"],
+                                        **self.reference.meta.get("dataset_options", {}))
+        return self._dataset
+
+
+def build_extractor(name: str, mode: str | None = None, weights_path: str | Path | None = None,
+                    device: str = "auto", batch_size: int = 64, num_workers: int = 0):
+    if name not in EXTRACTORS:
+        raise ValueError(f"unknown extractor {name!r}; valid: {', '.join(sorted(EXTRACTORS))}")
+    cls = EXTRACTORS[name]
+    mode = mode or cls.modes[0]
+    if mode not in cls.modes:
+        raise ValueError(f"extractor {name!r} has no mode {mode!r}; valid: {', '.join(cls.modes)}")
+    return cls(mode=mode, weights_path=weights_path, device=device, batch_size=batch_size, num_workers=num_workers)
+
+
+# ------------------------------------------------------------------------------------------------ references
+
+def default_extractor(dataset: str) -> str:
+    from gan.datasets import TOY_DATASETS
+
+    return "points" if dataset in TOY_DATASETS else "inception"
+
+
+def reference_filename(dataset: str, extractor: str, mode: str, split: str, n_real: int, seed: int) -> str:
+    """Every parameter of a reference is in its name: `{dataset}_{extractor}_{mode}_{split}_{n}_s{seed}.npz`."""
+    return f"{dataset}_{extractor}_{mode}_{split}_{n_real}_s{seed}.npz"
+
+
+def default_reference_path(dataset: str, extractor: str, mode: str, split: str, n_real: int, seed: int,
+                           results_dir: str | Path = "results") -> Path:
+    return Path(results_dir) / "reference" / dataset / reference_filename(dataset, extractor, mode, split, n_real,
+                                                                          seed)
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def compute_reference(dataset: str, extractor: str | None = None, out_path: str | Path | None = None,
+                      data_root: str | Path = "resources/data", split: str = "train", mode: str | None = None,
+                      n_real: int | None = None, weights_path: str | Path | None = None, device: str = "auto",
+                      batch_size: int = 64, num_workers: int = 0, seed: int = 0, *, overwrite: bool = False,
+                      dataset_options: dict | None = None, results_dir: str | Path = "results") -> Path:
+    """Real-data statistics for one dataset / split / extractor / mode / n / seed, written once to an npz.
+
+    Images: `n_real` images of `split` (None: all; fewer: a seeded subset without replacement) go through the
+    extractor; the file holds their features (`feats`, for KID) and `mu`, `sigma` (for Fréchet distances).
+    Toy data: `n_real` points (default 10000) drawn from the distribution with `torch.Generator().manual_seed(seed)`.
+    `out_path` None: `results/reference/{dataset}/{dataset}_{extractor}_{mode}_{split}_{n}_s{seed}.npz`.
+    An existing file is an error unless `overwrite=True` (references are computed once, never silently replaced).
+    """
+    from gan.datasets import get_dataset
+
+    extractor = extractor or default_extractor(dataset)
+    dataset_options = dict(dataset_options or {})
+    if out_path is not None and Path(out_path).exists() and not overwrite:
+        raise FileExistsError(f"reference {out_path} exists; delete it or pass overwrite=True (--overwrite)")
+    start = time.time()
+    ext = build_extractor(extractor, mode, weights_path, device, batch_size, num_workers)  # fails early: weights
+    ds = get_dataset(dataset, data_root=data_root, split=split, **dataset_options)
+    if ds.kind != ext.kind:
+        raise ValueError(f"extractor {extractor!r} works on {ext.kind}, dataset {dataset!r} holds {ds.kind}")
+
+    if ds.kind == "points":
+        import torch
+
+        n = int(n_real or ext.default_n_real)
+        data = ds.sample(n, torch.Generator().manual_seed(seed)).numpy()
+    else:
+        images = ds.images_uint8().numpy()
+        total = len(images)
+        n = total if n_real is None else int(n_real)
+        if not 2 <= n <= total:
+            raise ValueError(f"n_real={n} for {dataset!r} ({split}): the split holds {total} images; "
+                             f"ask for 2..{total} (or leave n_real unset for all)")
+        if n < total:
+            idx = np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))
+            images = images[idx]
+        data = images
+
+    if out_path is None:
+        out_path = default_reference_path(dataset, extractor, ext.mode, split, n, seed, results_dir)
+    out_path = Path(out_path)
+    if out_path.exists() and not overwrite:
+        raise FileExistsError(f"reference {out_path} exists; delete it or pass overwrite=True (--overwrite)")
+
+    feats, _ = ext.features(data)
+    arrays = ext.reference_arrays(feats)
+    from gan.utils import package_versions
+
+    meta = {"format": REFERENCE_FORMAT, "dataset": dataset, "extractor": extractor, "mode": ext.mode,
+            "split": split, "n_real": n, "seed": seed, "kind": ds.kind, "shape": list(ds.shape),
+            "num_classes": ds.num_classes, "data_root": str(data_root), "dataset_options": dataset_options,
+            **ext.describe(), "time_s": round(time.time() - start, 3),
+            "versions": package_versions(("numpy", "torch", "clean-fid", "pot", "scipy"))}
+    io.save_npz(out_path, meta=np.array(json.dumps(meta, sort_keys=True, default=str)), **arrays)
+    return out_path
+
+
+def load_reference(path: str | Path) -> Reference:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"reference statistics {path} not found; compute them first with "
+                                f"`python -m gan reference` (Snakemake rule for results/reference/...)")
+    with np.load(path, allow_pickle=False) as npz:
+        meta = json.loads(str(npz["meta"]))
+        arrays = {k: npz[k] for k in npz.files if k != "meta"}
+    return Reference(path=path, meta=meta, arrays=arrays)
+
+
+def _reference_meta(path: str | Path) -> dict:
+    try:
+        return load_reference(path).meta
+    except (FileNotFoundError, OSError, KeyError, ValueError):
+        return {}
+
+
+# ------------------------------------------------------------------------------------------------ scores
+
+_RUN_RE = re.compile(r"runs/(?P<dataset>[^/]+)/(?P<objective>[^/]+)/seed(?P<seed>\d+)/samples/step(?P<step>\d+)\.npz$")
+
+
+def _run_ids(samples_path: Path, npz: dict, dataset, objective, run_seed, step, ref_meta: dict) -> dict:
+    """dataset / objective / run seed / step: from the arguments, else the path layout or the npz."""
+    match = _RUN_RE.search(samples_path.resolve().as_posix()) or _RUN_RE.search(samples_path.as_posix())
+    parsed = match.groupdict() if match else {}
+
+    def pick(given, *fallbacks, cast=str):
+        for value in (given, *fallbacks):
+            if value is not None:
+                return cast(value)
+        return None
+
+    return {"dataset": pick(dataset, parsed.get("dataset"), ref_meta.get("dataset")),
+            "objective": pick(objective, parsed.get("objective")),
+            # the npz's seed is the sampling seed: the run's seed comes from the path layout first
+            "seed": pick(run_seed, parsed.get("seed"), _npz_scalar(npz, "seed"), cast=int),
+            "step": pick(step, _npz_scalar(npz, "step"), parsed.get("step"), cast=int)}
+
+
+def _npz_scalar(npz: dict, key: str):
+    if key not in npz:
+        return None
+    value = npz[key]
+    return value.item() if hasattr(value, "item") else value
+
+
+def _protocol(ref_meta: dict, n_gen: int | None, seed: int, reference_path: Path) -> dict:
+    protocol = {"n_gen": n_gen, "n_real": ref_meta.get("n_real"), "split": ref_meta.get("split"),
+                "mode": ref_meta.get("mode"), "extractor": ref_meta.get("extractor"), "seed": seed,
+                "reference": str(reference_path), "reference_seed": ref_meta.get("seed")}
+    if ref_meta.get("weights_sha256"):
+        protocol["weights_sha256"] = ref_meta["weights_sha256"]
+    return protocol
+
+
+def score_samples(samples_npz: str | Path, reference_path: str | Path, out_json: str | Path | None = None, *,
+                  weights_path: str | Path | None = None, device: str = "auto", batch_size: int = 64,
+                  num_workers: int = 0, seed: int = 0, metrics: list[str] | None = None,
+                  options: dict | None = None, dataset: str | None = None, objective: str | None = None,
+                  run_seed: int | None = None, step: int | None = None) -> dict:
+    """Score one samples npz against a reference; write (atomically) and return the scores JSON of CONTRACTS.md.
+
+    - Samples with status "missing" (a diverged run) give status "missing", their reason, and no metric values.
+    - Otherwise every registered metric that applies to the reference's extractor is computed (or only `metrics`).
+    - `seed` seeds everything random in the metrics (KID subsets, W1 subsampling) and is recorded with n_gen,
+      n_real, split, mode and extractor in "protocol". `options` are metric options (e.g. {"w1_max_points": 3000});
+      the values used are recorded in protocol["metric_options"].
+    - `weights_path`: the extractor's weights; default: the path recorded in the reference (Inception: the
+      project's `resources/inception-2015-12-05.pt`). Its sha256 must match the reference's (same network).
+    """
+    samples_npz = Path(samples_npz)
+    reference_path = Path(reference_path)
+    start = time.time()
+    with np.load(samples_npz, allow_pickle=False) as npz:
+        content = {k: npz[k] for k in npz.files}
+    status = str(content.get("status", "ok"))
+    reason = str(content.get("reason", "")) or None
+    ref_meta = _reference_meta(reference_path)
+    ids = _run_ids(samples_npz, content, dataset, objective, run_seed, step, ref_meta)
+    samples = content.get("samples")
+
+    if status == "ok" and samples is not None and samples.dtype.kind == "f" and not np.isfinite(samples).all():
+        status, reason = "missing", "samples contain non-finite values"
+    if status != "ok":
+        protocol = {**_protocol(ref_meta, None, seed, reference_path), "sample_seed": _npz_scalar(content, "seed")}
+        result = {**ids, "status": "missing", "reason": reason or f"samples status {status!r}", "metrics": {},
+                  "protocol": protocol}
+        if out_json is not None:
+            io.write_json(out_json, result)
+        return result
+
+    reference = load_reference(reference_path)
+    meta = reference.meta
+    kind = str(content.get("kind", meta["kind"]))
+    if kind != meta["kind"]:
+        raise ValueError(f"{samples_npz} holds {kind}, reference {reference_path} was built on {meta['kind']}")
+    if meta["kind"] == "images" and list(samples.shape[1:]) != list(meta["shape"]):
+        raise ValueError(f"{samples_npz}: images of shape {tuple(samples.shape[1:])}, reference {reference_path} "
+                         f"({meta['dataset']}) has {tuple(meta['shape'])}")
+    if meta["kind"] == "images" and samples.dtype != np.uint8:
+        raise ValueError(f"{samples_npz}: images must be uint8 (N, C, H, W), got {samples.dtype}")
+    if len(samples) < 2:
+        raise ValueError(f"{samples_npz}: {len(samples)} samples; at least 2 are needed")
+
+    selected = _select_metrics(metrics)
+    weights = weights_path or meta.get("weights_path")
+    ext = build_extractor(meta["extractor"], meta["mode"], weights, device, batch_size, num_workers)
+    described = ext.describe()
+    if meta.get("weights_sha256") and described.get("weights_sha256") != meta["weights_sha256"]:
+        raise ValueError(f"weights {described.get('weights_path')} (sha256 {described.get('weights_sha256')}) are "
+                         f"not those the reference {reference_path} was computed with ({meta.get('weights_path')}, "
+                         f"sha256 {meta['weights_sha256']})")
+    feats, extras = ext.features(samples)
+    ctx = ScoreContext(features=feats, reference=reference, seed=seed, extras=extras, options=dict(options or {}))
+    values: dict[str, float] = {}
+    for metric in selected:
+        if metric.is_applicable(ctx):
+            values.update(metric.fn(ctx))
+        elif metrics:
+            raise ValueError(f"metric {metric.name!r} does not apply to extractor {reference.extractor!r} / "
+                             f"dataset {meta['dataset']!r}")
+    protocol = _protocol(meta, int(len(samples)), seed, reference_path)
+    protocol["sample_seed"] = _npz_scalar(content, "seed")
+    if ctx.used_options:
+        protocol["metric_options"] = ctx.used_options
+    result = {**ids, "status": "ok", "reason": None, "metrics": values, "protocol": protocol,
+              "device": described.get("device"), "time_s": round(time.time() - start, 3)}
+    if out_json is not None:
+        io.write_json(out_json, result)
+    return result
+
+
+def _select_metrics(names: list[str] | None) -> list[Metric]:
+    if not names:
+        return list(METRICS.values())
+    unknown = [n for n in names if n not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {', '.join(unknown)}; valid: {', '.join(sorted(METRICS))}")
+    return [METRICS[n] for n in names]
+
+
+# registration: importing the modules registers their extractors and metrics
+from gan.metrics import fid, classifier, toy  # noqa: E402,F401
+
+__all__ = ["EXTRACTORS", "METRICS", "Metric", "Reference", "ScoreContext", "register_extractor", "register_metric",
+           "build_extractor", "compute_reference", "load_reference", "score_samples", "reference_filename",
+           "default_reference_path", "sha256_file"]

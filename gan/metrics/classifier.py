@@ -1,0 +1,217 @@
+"""A dataset's own classifier as a fast feature space (CPU-friendly): Fréchet distance in its embedding
+(`fd_classifier`), KID there (`kid_classifier`), and how many classes the generated samples fall into.
+
+The classifier is a small CNN trained on the dataset's labelled training split (`train_classifier`, seconds for
+`digits`), saved atomically with its test accuracy (in the checkpoint and in a JSON file beside it).
+
+It plugs into clean-fid the way clean-fid's own `custom_feat_extractor` / `custom_fn_resize` hooks do: the
+feature function takes a batch in [0, 255] (N, C, H, W); the resize step is the identity (native resolution, the
+channels the classifier was trained on), and the distances are clean-fid's `frechet_distance` / `kernel_distance`
+(via `gan.metrics.fid`). clean-fid's `compute_fid(custom_feat_extractor=...)` itself only reads folders and
+generators, so the in-memory path of `gan.metrics.fid.extract_features` is used instead.
+
+Class metrics, the analogue of the toy modes_covered / high_quality (gan.metrics.toy):
+- confident_fraction: share of samples the classifier assigns to some class with probability >=
+  `class_min_confidence` (default 0.9), the analogue of "within 3 std of some centre".
+- classes_covered: classes with at least `class_min_share` (default 0.2) of the uniform share n_gen / num_classes
+  of the samples confidently predicted as that class (PacGAN's 20% rule, as for the toy modes; for 10 classes and
+  n_gen = 10,000: >= 200 confident samples). Without the confidence filter the count means little: the digits
+  classifier spreads uniform noise over all 10 classes by argmax (36 +- 25 of 360 per class, measured), so noise
+  would "cover" 10 classes; with it, noise covers a few and real test digits all 10.
+- class_entropy: entropy (nats) of the argmax histogram of all samples; log(num_classes) when balanced.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from gan import io
+from gan.metrics import ScoreContext, register_extractor, register_metric, sha256_file
+
+
+class SmallCNN(nn.Module):
+    """conv-conv-pool-conv, pooled to 4x4, a linear embedding (the feature space) and a linear head.
+
+    Works for any channel count and any size >= 4x4 (digits 8x8, MNIST 28x28, CIFAR 32x32). Input in [-1, 1].
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, width: int = 16, feat_dim: int = 64):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten(),
+            nn.Linear(2 * width * 16, feat_dim))
+        self.head = nn.Sequential(nn.ReLU(), nn.Linear(feat_dim, num_classes))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x))
+
+
+def _accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, device, batch_size: int = 512) -> float:
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(images), batch_size):
+            pred = model(images[i:i + batch_size].to(device)).argmax(1).cpu()
+            correct += int((pred == labels[i:i + batch_size]).sum())
+    return correct / len(images)
+
+
+def train_classifier(dataset: str, out_path: str | Path, data_root: str | Path = "resources/data", epochs: int = 20,
+                     seed: int = 0, device: str = "auto", batch_size: int = 128, lr: float = 2e-3,
+                     width: int = 16, feat_dim: int = 64, dataset_options: dict | None = None,
+                     num_threads: int | None = None) -> dict:
+    """Train the SmallCNN on `dataset`'s train split, test it on the test split, save it atomically.
+
+    Writes `out_path` (torch checkpoint: state_dict, architecture, accuracy, seed) and `out_path` with suffix
+    .json (the same record, readable). Returns the record. Seeded: same seed, same device -> same weights.
+    `num_threads`: CPU threads for torch during training (None: torch's setting). This CNN's ops are tiny: on a
+    busy machine one thread is several times faster than two (measured on digits).
+    """
+    from gan.datasets import get_dataset
+    from gan.utils import package_versions, select_device
+
+    start = time.time()
+    dev = select_device(device)
+    dataset_options = dict(dataset_options or {})
+    train = get_dataset(dataset, data_root=data_root, split="train", **dataset_options)
+    test = get_dataset(dataset, data_root=data_root, split="test", **dataset_options)
+    if train.kind != "images" or train.labels is None or not train.num_classes:
+        raise ValueError(f"dataset {dataset!r} has no labelled images: a classifier cannot be trained on it")
+    threads_before = torch.get_num_threads()
+    if num_threads:
+        torch.set_num_threads(int(num_threads))
+    try:
+        model, record = _train(train, test, dev, epochs, seed, batch_size, lr, width, feat_dim)
+    finally:
+        torch.set_num_threads(threads_before)
+    record.update({"dataset": dataset, "dataset_options": dataset_options, "device": str(dev),
+                   "time_s": round(time.time() - start, 3), "versions": package_versions(("torch", "numpy"))})
+    out_path = Path(out_path)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    io.torch_save({"state_dict": state, **{k: v for k, v in record.items() if k != "versions"}}, out_path)
+    io.write_json(out_path.with_suffix(".json"), {**record, "weights_path": str(out_path),
+                                                  "weights_sha256": sha256_file(out_path)})
+    return record
+
+
+def _train(train, test, dev, epochs: int, seed: int, batch_size: int, lr: float, width: int, feat_dim: int):
+    torch.manual_seed(seed)
+    arch = {"in_channels": int(train.shape[0]), "num_classes": int(train.num_classes), "width": width,
+            "feat_dim": feat_dim}
+    model = SmallCNN(**arch).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    images, labels = train.images, train.labels.long()
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        model.train()
+        for idx in torch.randperm(len(images), generator=gen).split(batch_size):
+            loss = nn.functional.cross_entropy(model(images[idx].to(dev)), labels[idx].to(dev))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    record = {"arch": arch, "image_shape": list(train.shape), "seed": seed, "epochs": epochs,
+              "batch_size": batch_size, "lr": lr, "n_train": len(train), "n_test": len(test),
+              "train_accuracy": _accuracy(model, images, labels, dev),
+              "test_accuracy": _accuracy(model, test.images, test.labels.long(), dev)}
+    return model, record
+
+
+def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> tuple[SmallCNN, dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"classifier weights {path} not found; train them with `python -m gan "
+                                f"train-classifier --dataset DATASET --out {path}` (Snakemake rule train_classifier)")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    model = SmallCNN(**ckpt["arch"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model.to(device).eval(), {k: v for k, v in ckpt.items() if k != "state_dict"}
+
+
+@register_extractor("classifier")
+class ClassifierExtractor:
+    """Embedding (feat_dim, default 64) of the dataset's SmallCNN, at native resolution; logits as extras."""
+    kind = "images"
+    modes = ("native",)
+    default_n_real = None
+
+    def __init__(self, mode: str = "native", weights_path=None, device: str = "auto", batch_size: int = 256,
+                 num_workers: int = 0):
+        from gan.utils import select_device
+
+        if weights_path is None:
+            raise ValueError("the classifier extractor needs weights_path (a checkpoint of train_classifier)")
+        self.mode = mode
+        self.weights_path = Path(weights_path)
+        self.device = select_device(device)
+        self.batch_size, self.num_workers = int(batch_size), int(num_workers)
+        self.model, self.info = load_classifier(self.weights_path, self.device)
+
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:  # x in [0, 255], what clean-fid feature functions take
+        return self.model.embed(x / 127.5 - 1.0)
+
+    def features(self, images: np.ndarray) -> tuple[np.ndarray, dict]:
+        from gan.metrics.fid import extract_features, to_float32
+
+        if list(images.shape[1:]) != list(self.info["image_shape"]):
+            raise ValueError(f"classifier {self.weights_path} takes images {tuple(self.info['image_shape'])}, "
+                             f"got {tuple(images.shape[1:])}")
+        feats = extract_features(images, self._embed, self.mode, self.device, self.batch_size, self.num_workers,
+                                 fn_resize=to_float32)
+        with torch.no_grad():
+            logits = self.model.head(torch.from_numpy(feats).to(self.device)).cpu().numpy()
+        return feats, {"logits": logits}
+
+    def reference_arrays(self, feats: np.ndarray) -> dict[str, np.ndarray]:
+        from gan.metrics.fid import feature_stats
+
+        return feature_stats(feats)
+
+    def describe(self) -> dict:
+        return {"weights_path": str(self.weights_path), "weights_sha256": sha256_file(self.weights_path),
+                "classifier_test_accuracy": self.info.get("test_accuracy"), "device": str(self.device)}
+
+
+@register_metric("fd_classifier", extractors="classifier")
+def fd_classifier(ctx: ScoreContext) -> dict[str, float]:
+    """Fréchet distance in the classifier's embedding (clean-fid's frechet_distance)."""
+    from gan.metrics.fid import frechet_from_features
+
+    return {"fd_classifier": frechet_from_features(ctx.features, ctx.reference["mu"], ctx.reference["sigma"])}
+
+
+@register_metric("kid_classifier", extractors="classifier")
+def kid_classifier(ctx: ScoreContext) -> dict[str, float]:
+    """KID in the classifier's embedding (clean-fid's kernel_distance, seeded)."""
+    from gan.metrics.fid import kid_seeded
+
+    return {"kid_classifier": kid_seeded(ctx.reference["feats"], ctx.features, ctx.seed)}
+
+
+@register_metric("classes", extractors="classifier")
+def classes(ctx: ScoreContext) -> dict[str, float]:
+    """classes_covered, confident_fraction and class_entropy of the classifier's predictions (module docstring)."""
+    logits = torch.from_numpy(np.asarray(ctx.extras["logits"], dtype=np.float64))
+    num_classes = logits.shape[1]
+    min_share = ctx.option("class_min_share", 0.2)
+    min_confidence = ctx.option("class_min_confidence", 0.9)
+    prob = torch.softmax(logits, dim=1).numpy()
+    pred, conf = prob.argmax(1), prob.max(1)
+    n = len(pred)
+    confident = np.bincount(pred[conf >= min_confidence], minlength=num_classes)
+    p = np.bincount(pred, minlength=num_classes) / n
+    p = p[p > 0]
+    return {"classes_covered": int((confident >= min_share * n / num_classes).sum()),
+            "confident_fraction": float((conf >= min_confidence).mean()),
+            "class_entropy": float(-(p * np.log(p)).sum()) + 0.0}
+
+
+__all__ = ["SmallCNN", "train_classifier", "load_classifier", "ClassifierExtractor"]

@@ -1,0 +1,827 @@
+"""Figures from the aggregated tables and the run folders (seaborn; every figure saved as PDF and PNG).
+
+One colour and one marker per objective everywhere (:data:`PALETTE`, :data:`MARKERS`). Every function takes
+data frames / paths in and output paths out (the suffix of each path picks the format), tolerates NaN scores
+(diverged runs), a single seed (no CI band) and a single dataset, and never raises on a missing run file: the
+panel says what is missing instead.
+
+Figures (file stems as written by :func:`make_figures`, see :func:`expected_figures`):
+- ``convergence_steps`` / ``convergence_wallclock``: headline score vs generator iterations / training seconds,
+  mean over seeds with a 95 % bootstrap CI band, one panel per dataset.
+- ``critic_{dataset}``: Wasserstein estimate (wgan, wgan-gp) or discriminator loss (gan, gan-minimax) vs
+  generator iterations, and the same at checkpoint steps against the score, with Spearman's rho
+  (also in ``critic_correlation.csv``).
+- ``toy_critics``: real points, generated points and the critic value on [-3, 3]^2, final checkpoint, one seed.
+- ``samples_{dataset}``: image grid per objective at the final checkpoint; ``samples_strip_{dataset}``: grids over
+  checkpoints for one seed.
+- ``final_distribution``: box + strip plot of final scores over seeds per objective, one panel per dataset.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter
+
+from gan.io import save_figure
+from gan.report.aggregate import (OBJECTIVE_ORDER, is_toy_dataset, metric_spec, objective_order, primary_metric,
+                                  read_table, write_csv)
+from gan.report.stats import spearman
+from gan.report.tables import final_step_rows
+
+# --------------------------------------------------------------------------------------------------------------
+# Style: one palette, defined once
+# --------------------------------------------------------------------------------------------------------------
+
+#: Okabe-Ito colours (colour-blind safe), one per objective, in OBJECTIVE_ORDER.
+PALETTE: dict[str, str] = {"gan": "#0072B2", "gan-minimax": "#CC79A7", "wgan": "#E69F00", "wgan-gp": "#009E73"}
+MARKERS: dict[str, str] = {"gan": "o", "gan-minimax": "v", "wgan": "s", "wgan-gp": "D"}
+_EXTRA_COLOURS = ("#D55E00", "#56B4E9", "#000000", "#F0E442", "#999999")
+_EXTRA_MARKERS = ("^", "P", "X", "*", "h")
+REAL_COLOUR = "#222222"
+DPI = 150
+PANEL_W, PANEL_H = 4.3, 3.3
+
+assert tuple(PALETTE) == OBJECTIVE_ORDER
+
+
+def palette_for(objectives: Iterable[str]) -> dict[str, str]:
+    """Colour of every objective (fixed ones first; unknown objectives get the spare colours in order)."""
+    objs = objective_order(objectives)
+    extra = iter(_EXTRA_COLOURS * 4)
+    return {o: PALETTE[o] if o in PALETTE else next(extra) for o in objs}
+
+
+def markers_for(objectives: Iterable[str]) -> dict[str, str]:
+    objs = objective_order(objectives)
+    extra = iter(_EXTRA_MARKERS * 4)
+    return {o: MARKERS[o] if o in MARKERS else next(extra) for o in objs}
+
+
+@contextlib.contextmanager
+def figure_style() -> Iterator[None]:
+    """Seaborn whitegrid, readable fonts, embeddable PDF fonts; restores the previous rcParams afterwards."""
+    rc = {"pdf.fonttype": 42, "ps.fonttype": 42, "savefig.dpi": DPI, "figure.dpi": 100, "legend.frameon": False,
+          "axes.titlesize": 11.5, "axes.labelsize": 11, "xtick.labelsize": 9.5, "ytick.labelsize": 9.5,
+          "legend.fontsize": 10.5, "axes.titlepad": 6.0}
+    with sns.axes_style("whitegrid"), sns.plotting_context("paper"), matplotlib.rc_context(rc):
+        yield
+
+
+def _paths(out_paths: str | Path | Sequence[str | Path]) -> list[Path]:
+    if isinstance(out_paths, (str, Path)):
+        return [Path(out_paths)]
+    return [Path(p) for p in out_paths]
+
+
+def save_figures(fig, out_paths: str | Path | Sequence[str | Path]) -> list[Path]:
+    """Save `fig` to every path (format from the suffix) atomically and close it."""
+    paths = _paths(out_paths)
+    try:
+        for p in paths:
+            save_figure(fig, p, dpi=DPI, bbox_inches="tight", pad_inches=0.05)
+    finally:
+        plt.close(fig)
+    return paths
+
+
+def _legend_handles(objectives: Sequence[str], line: bool = True) -> list[Line2D]:
+    pal, mk = palette_for(objectives), markers_for(objectives)
+    return [Line2D([], [], color=pal[o], marker=mk[o], linestyle="-" if line else "", markersize=6,
+                   linewidth=2 if line else 0, label=o) for o in objective_order(objectives)]
+
+
+def _figure_legend(fig, handles: list, ncol: int | None = None, title: str | None = "objective") -> None:
+    """A legend below all panels (constrained layout keeps it outside the axes)."""
+    if not handles:
+        return
+    fig.legend(handles=handles, loc="outside lower center", ncol=ncol or min(len(handles), 6), title=title,
+               frameon=False, columnspacing=1.4, handlelength=2.2)
+
+
+def _kilo(x: float, _pos=None) -> str:
+    if abs(x) >= 1000:
+        v = x / 1000
+        return f"{v:.0f}k" if float(v).is_integer() else f"{v:.1f}k"
+    return f"{x:g}"
+
+
+def _time_unit(max_seconds: float) -> tuple[float, str]:
+    """(divisor, unit) so that wall-clock axes read in s, min or h."""
+    if max_seconds >= 3 * 3600:
+        return 3600.0, "h"
+    if max_seconds >= 300:
+        return 60.0, "min"
+    return 1.0, "s"
+
+
+def _grid(n: int, max_cols: int = 3, w: float = PANEL_W, h: float = PANEL_H, extra_h: float = 0.7,
+          **kwargs) -> tuple[Any, np.ndarray]:
+    n = max(n, 1)
+    ncols = min(n, max_cols)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols, h * nrows + extra_h), squeeze=False,
+                             layout="constrained", **kwargs)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes
+
+
+def _empty(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=10, color="0.35",
+            wrap=True)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _auto_log(ax, values: pd.Series) -> None:
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    v = v[np.isfinite(v)]
+    if len(v) and (v > 0).all() and v.max() / v.min() > 30:
+        ax.set_yscale("log")
+
+
+def _diverged_note(scores: pd.DataFrame, dataset: str) -> str:
+    if "run_status" not in scores:
+        return ""
+    sub = scores[scores["dataset"] == dataset].drop_duplicates(["objective", "seed"])
+    parts = []
+    for obj in objective_order(sub["objective"].unique()):
+        s = sub[sub["objective"] == obj]
+        k = int((s["run_status"] == "diverged").sum())
+        if k:
+            parts.append(f"{obj} {k}/{len(s)}")
+    return ("diverged: " + ", ".join(parts)) if parts else ""
+
+
+def _datasets(df: pd.DataFrame, datasets: Sequence[str] | None) -> list[str]:
+    present = sorted(df["dataset"].dropna().unique()) if "dataset" in df and len(df) else []
+    return [d for d in datasets if d in present] if datasets is not None else present
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 1. Convergence
+# --------------------------------------------------------------------------------------------------------------
+
+def plot_convergence(scores: pd.DataFrame, out_paths, *, x: str = "step", primary=None,
+                     datasets: Sequence[str] | None = None) -> list[Path]:
+    """Headline score vs generator iterations (x="step") or training wall-clock (x="wall_clock_s").
+
+    Mean over seeds with a 95 % bootstrap CI band (seaborn errorbar=("ci", 95)); for wall-clock, the x position of
+    a checkpoint is the mean over seeds of the training seconds at that checkpoint.
+    """
+    if x not in ("step", "wall_clock_s"):
+        raise ValueError("x must be 'step' or 'wall_clock_s'")
+    ds_list = _datasets(scores, datasets)
+    with figure_style():
+        fig, axes = _grid(len(ds_list))
+        objectives = objective_order(scores["objective"].unique()) if len(scores) else []
+        pal, mk = palette_for(objectives), markers_for(objectives)
+        for ax, ds in zip(axes.flat, ds_list):
+            m = primary_metric(scores, ds, primary)
+            note = _diverged_note(scores, ds)
+            ax.set_title(ds + (f"\n({note})" if note else ""))
+            if m is None:
+                _empty(ax, "no scores")
+                continue
+            sub = scores[(scores["dataset"] == ds)][["objective", "seed", "step", "wall_clock_s", m]].copy()
+            sub[m] = pd.to_numeric(sub[m], errors="coerce")
+            sub = sub[np.isfinite(sub[m])]
+            xlabel = "generator iterations"
+            if x == "wall_clock_s":
+                sub["_x"] = sub.groupby(["objective", "step"])["wall_clock_s"].transform("mean")
+                sub = sub.dropna(subset=["_x"])
+                scale, unit = _time_unit(sub["_x"].max() if len(sub) else 0.0)
+                sub["_x"] = sub["_x"] / scale
+                xlabel = f"training wall-clock time ({unit})"
+            else:
+                sub["_x"] = sub["step"]
+            if sub.empty:
+                _empty(ax, "no finite scores" + (" or wall-clock times" if x != "step" else ""))
+                continue
+            objs = objective_order(sub["objective"].unique())
+            sns.lineplot(data=sub, x="_x", y=m, hue="objective", hue_order=objs, palette=pal, style="objective",
+                         style_order=objs, markers={o: mk[o] for o in objs}, dashes=False, markersize=6,
+                         linewidth=1.8, errorbar=("ci", 95), n_boot=1000, seed=0, err_kws={"alpha": 0.18},
+                         legend=False, ax=ax)
+            _auto_log(ax, sub[m])
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(metric_spec(m).axis_label())
+            ax.xaxis.set_major_formatter(FuncFormatter(_kilo))
+            ax.set_xlim(left=0)
+        if not ds_list:
+            _empty(axes.flat[0], "no scores")
+        _figure_legend(fig, _legend_handles(objectives))
+        return save_figures(fig, out_paths)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 2. Critic estimate
+# --------------------------------------------------------------------------------------------------------------
+
+def critic_quantity(training: pd.DataFrame, objective: str) -> str:
+    """'wasserstein' when the objective logs a Wasserstein estimate, else 'loss_d'."""
+    sub = training[training["objective"] == objective]
+    if "wasserstein" in sub and pd.to_numeric(sub["wasserstein"], errors="coerce").notna().any():
+        return "wasserstein"
+    return "loss_d"
+
+
+QUANTITY_LABELS = {"wasserstein": "Wasserstein estimate $-L_\\mathrm{critic}$\n(critic units)",
+                   "loss_d": "discriminator loss $L_D$ (nats)"}
+_STEP_CMAP = matplotlib.colors.LinearSegmentedColormap.from_list(
+    "step_greys", matplotlib.colormaps["Greys"](np.linspace(0.15, 1.0, 64)))
+
+
+def _fmt_p(p: float) -> str:
+    return "p < 0.001" if p < 1e-3 else f"p = {p:.2g}"
+
+
+def _smooth_runs(training: pd.DataFrame, q: str, smooth: float, max_points: int) -> pd.DataFrame:
+    """Per run: running mean over `smooth` x (number of log rows) rows; then at most `max_points` logged steps,
+    the same steps for every run (so that seeds line up for the CI band)."""
+    out = []
+    for (_, seed), run in training.groupby(["objective", "seed"], sort=False):
+        run = run[["objective", "seed", "step", q]].copy()
+        run[q] = pd.to_numeric(run[q], errors="coerce").replace([np.inf, -np.inf], np.nan)
+        run = run.dropna(subset=["step"]).sort_values("step")
+        w = max(1, int(round(smooth * len(run))))
+        run[q] = run[q].rolling(w, center=True, min_periods=1).mean()
+        out.append(run)
+    if not out:
+        return training.iloc[:0]
+    df = pd.concat(out, ignore_index=True)
+    steps = np.sort(df["step"].unique())
+    if len(steps) > max_points:
+        k = int(math.ceil(len(steps) / max_points))
+        keep = set(steps[::k]) | {steps[-1]}
+        df = df[df["step"].isin(keep)]
+    return df.reset_index(drop=True)
+
+
+def critic_at_checkpoints(training: pd.DataFrame, scores: pd.DataFrame, q: str, metric: str,
+                          smooth: float = 0.02) -> pd.DataFrame:
+    """(dataset, objective, seed, step, q, metric): the smoothed training quantity at each scored checkpoint."""
+    rows = []
+    for (ds, obj, seed), sc in scores.groupby(["dataset", "objective", "seed"]):
+        tr = training[(training["dataset"] == ds) & (training["objective"] == obj) & (training["seed"] == seed)]
+        if tr.empty or q not in tr:
+            continue
+        sm = _smooth_runs(tr, q, smooth, max_points=10**9).dropna(subset=[q])
+        if sm.empty:
+            continue
+        xs, ys = sm["step"].to_numpy(float), sm[q].to_numpy(float)
+        for _, r in sc.iterrows():
+            val = float(np.interp(r["step"], xs, ys)) if xs[0] <= r["step"] <= xs[-1] else math.nan
+            rows.append({"dataset": ds, "objective": obj, "seed": seed, "step": r["step"], q: val,
+                         metric: pd.to_numeric(r.get(metric), errors="coerce")})
+    return pd.DataFrame(rows, columns=["dataset", "objective", "seed", "step", q, metric])
+
+
+def plot_critic_estimate(training: pd.DataFrame, scores: pd.DataFrame, out_paths, *,
+                         datasets: Sequence[str] | None = None, primary=None, corr_csv: str | Path | None = None,
+                         smooth: float = 0.02, max_points: int = 300) -> pd.DataFrame:
+    """Critic/discriminator training signal vs iterations (top row of each dataset) and vs the score at
+    checkpoint steps (bottom row, Spearman rho in each panel title). Returns the correlation table (and writes it
+    to `corr_csv` when given). Curves are running means over `smooth` x (log rows) of each run, then mean +
+    95 % CI over seeds."""
+    ds_list = _datasets(training, datasets)
+    if datasets is not None:
+        ds_list = list(dict.fromkeys(list(datasets)))
+    corr_rows = []
+    with figure_style():
+        objs_all = objective_order(training["objective"].unique()) if len(training) else []
+        ncols = max(1, len(objs_all))
+        nrows = 2 * max(1, len(ds_list))
+        fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows + 0.8), squeeze=False,
+                                 layout="constrained")
+        pal, mk = palette_for(objs_all), markers_for(objs_all)
+        smax = float(pd.to_numeric(scores["step"], errors="coerce").max()) if len(scores) else 1.0
+        smax = smax if np.isfinite(smax) and smax > 0 else 1.0
+        if not ds_list or not objs_all:
+            for ax in axes.flat:
+                _empty(ax, "no training logs")
+        for i, ds in enumerate(ds_list):
+            tr_ds = training[training["dataset"] == ds]
+            sc_ds = scores[scores["dataset"] == ds] if len(scores) else scores
+            m = primary_metric(sc_ds, ds, primary) if len(sc_ds) else None
+            shade = None
+            for j, obj in enumerate(objs_all):
+                ax_t, ax_s = axes[2 * i, j], axes[2 * i + 1, j]
+                tr = tr_ds[tr_ds["objective"] == obj]
+                q = critic_quantity(tr_ds, obj)
+                ax_t.set_title(f"{ds} · {obj}")
+                if tr.empty or q not in tr or pd.to_numeric(tr[q], errors="coerce").notna().sum() == 0:
+                    _empty(ax_t, f"no {q} logged")
+                    _empty(ax_s, "–")
+                    continue
+                sm = _smooth_runs(tr, q, smooth, max_points)
+                sns.lineplot(data=sm, x="step", y=q, color=pal[obj], errorbar=("ci", 95), n_boot=300, seed=0,
+                             err_kws={"alpha": 0.2}, linewidth=1.5, ax=ax_t, legend=False)
+                ax_t.set_xlabel("generator iterations")
+                ax_t.set_ylabel(QUANTITY_LABELS.get(q, q))
+                ax_t.xaxis.set_major_formatter(FuncFormatter(_kilo))
+                # vs score at checkpoints
+                if m is None:
+                    _empty(ax_s, "no scores")
+                    continue
+                pts = critic_at_checkpoints(tr, sc_ds[sc_ds["objective"] == obj], q, m, smooth)
+                res = spearman(pts[q], pts[m]) if len(pts) else spearman([], [])
+                corr_rows.append({"dataset": ds, "objective": obj, "quantity": q, "metric": m, **res})
+                pts = pts.dropna(subset=[q, m])
+                if pts.empty:
+                    _empty(ax_s, "no scored checkpoints")
+                    continue
+                for seed, g in pts.groupby("seed"):
+                    g = g.sort_values("step")
+                    ax_s.plot(g[q], g[m], color=pal[obj], alpha=0.35, linewidth=0.8, zorder=1)
+                shade = ax_s.scatter(pts[q], pts[m], c=pts["step"], cmap=_STEP_CMAP, vmin=0, vmax=smax,
+                                     marker=mk[obj], s=30, edgecolor=pal[obj], linewidth=1.2, zorder=2)
+                rho = f"ρ = {res['rho']:.2f} ({_fmt_p(res['p'])}, n = {res['n']})" if np.isfinite(res["rho"]) \
+                    else f"ρ undefined ({res['note']}, n = {res['n']})"
+                ax_s.set_title(f"Spearman {rho}", fontsize=9.5)
+                ax_s.set_xlabel(QUANTITY_LABELS.get(q, q).replace("\n", " "))
+                ax_s.set_ylabel(metric_spec(m).axis_label())
+                _auto_log(ax_s, pts[m])
+            if shade is not None:
+                cb = fig.colorbar(shade, ax=axes[2 * i + 1, :].tolist(), shrink=0.8, pad=0.01, aspect=25)
+                cb.set_label("generator iterations\n(marker fill)")
+                cb.ax.yaxis.set_major_formatter(FuncFormatter(_kilo))
+        if len(objs_all):
+            handles = _legend_handles(objs_all)
+            _figure_legend(fig, handles)
+        corr = pd.DataFrame(corr_rows, columns=["dataset", "objective", "quantity", "metric", "rho", "p", "n",
+                                                "note"])
+        if corr_csv is not None:
+            write_csv(corr, corr_csv)
+        save_figures(fig, out_paths)
+        return corr
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 3. Toy critics
+# --------------------------------------------------------------------------------------------------------------
+
+def critic_grid(critic: Callable, lim: float = 3.0, resolution: int = 121, device: str = "cpu"
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(X, Y, Z): the critic's value on a resolution x resolution grid over [-lim, lim]^2."""
+    import torch
+
+    xs = np.linspace(-lim, lim, resolution, dtype=np.float32)
+    X, Y = np.meshgrid(xs, xs)
+    pts = torch.from_numpy(np.stack([X.ravel(), Y.ravel()], axis=1)).to(device)
+    was_training = getattr(critic, "training", None)
+    if hasattr(critic, "eval"):
+        critic.eval()
+    try:
+        with torch.no_grad():
+            z = critic(pts)
+    finally:
+        if was_training and hasattr(critic, "train"):
+            critic.train(True)
+    z = z.detach().float().cpu().numpy().reshape(-1)
+    if z.size != X.size:
+        raise ValueError(f"critic returned {z.size} values for {X.size} points")
+    return X, Y, z.reshape(X.shape)
+
+
+def _as_points(x) -> np.ndarray:
+    if x is None:
+        return np.zeros((0, 2))
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    x = np.asarray(x, dtype=float)
+    return x.reshape(-1, 2) if x.size else np.zeros((0, 2))
+
+
+def plot_toy_critic(critic: Callable | None, generated, real, ax=None, *, lim: float = 3.0, resolution: int = 121,
+                    color: str = "#E69F00", title: str | None = None, colorbar: bool = True,
+                    critic_label: str = "critic value", out_paths=None, device: str = "cpu"):
+    """Low-level toy panel: critic value as filled contours on [-lim, lim]^2, real points (dark) and generated
+    points (`color`). `critic`: a torch module mapping (N, 2) -> (N,) or (N, 1), or None (points only).
+    Draws into `ax` (or a new figure, saved to `out_paths` when given). Returns the axes."""
+    own = ax is None
+    if own:
+        ctx = figure_style()
+        ctx.__enter__()
+        fig, ax = plt.subplots(figsize=(4.6, 4.0), layout="constrained")
+    try:
+        if critic is not None:
+            X, Y, Z = critic_grid(critic, lim, resolution, device)
+            if np.isfinite(Z).any() and np.nanmax(Z) > np.nanmin(Z):
+                cf = ax.contourf(X, Y, Z, levels=14, cmap="Greys", alpha=0.55, zorder=0)
+                ax.contour(X, Y, Z, levels=cf.levels, colors="0.45", linewidths=0.4, alpha=0.6, zorder=1)
+                if colorbar:
+                    cb = ax.figure.colorbar(cf, ax=ax, shrink=0.85, pad=0.02, aspect=25)
+                    cb.set_label(critic_label, fontsize=9)
+                    cb.ax.tick_params(labelsize=8)
+            else:
+                ax.text(0.02, 0.02, "critic constant / non-finite", transform=ax.transAxes, fontsize=8)
+        r, g = _as_points(real), _as_points(generated)
+        ax.scatter(g[:, 0], g[:, 1], s=7, color=color, edgecolors="none", alpha=0.7, zorder=2,
+                   label="generated")
+        ax.scatter(r[:, 0], r[:, 1], s=14, c=REAL_COLOUR, marker="+", linewidths=0.7, alpha=0.8, zorder=3,
+                   label="real")
+        ax.grid(False)
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+        ax.set_xlabel("x₁")
+        ax.set_ylabel("x₂")
+        if title:
+            ax.set_title(title)
+        if own:
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, markerscale=3)
+            if out_paths is not None:
+                save_figures(fig, out_paths)
+    finally:
+        if own:
+            ctx.__exit__(None, None, None)
+    return ax
+
+
+def _run_dirs_from(runs: pd.DataFrame | Sequence[str | Path]) -> pd.DataFrame:
+    """runs.csv frame (needs dataset, objective, seed, status, run_dir) from a frame or a list of run folders."""
+    if isinstance(runs, pd.DataFrame):
+        return runs
+    from gan.report.aggregate import collect_runs
+
+    return collect_runs(runs)
+
+
+def _pick_run(runs: pd.DataFrame, dataset: str, objective: str, seed: int | None) -> pd.Series | None:
+    sub = runs[(runs["dataset"] == dataset) & (runs["objective"] == objective)]
+    if seed is not None:
+        sub = sub[sub["seed"] == seed]
+    if sub.empty:
+        return None
+    fin = sub[sub["status"] == "finished"]
+    return (fin if len(fin) else sub).sort_values("seed").iloc[0]
+
+
+def final_checkpoint(run_dir: str | Path) -> tuple[Path | None, int | None]:
+    """(path, step) of the run's last configured checkpoint (summary.json, else checkpoints/step*.pt)."""
+    from gan.io import read_json
+
+    run_dir = Path(run_dir)
+    best: tuple[Path | None, int | None] = (None, None)
+    with contextlib.suppress(Exception):
+        ck = read_json(run_dir / "summary.json").get("checkpoints") or {}
+        steps = sorted((int(k), v) for k, v in ck.items() if (run_dir / v).exists())
+        if steps:
+            return run_dir / steps[-1][1], steps[-1][0]
+    files = sorted((run_dir / "checkpoints").glob("step*.pt"))
+    if files:
+        p = files[-1]
+        best = (p, int(p.stem.replace("step", "")))
+    elif (run_dir / "checkpoints" / "last.pt").exists():
+        best = (run_dir / "checkpoints" / "last.pt", None)
+    return best
+
+
+def load_samples(run_dir: str | Path, step: int | None = None) -> dict | None:
+    """The samples npz of `step` (default: the last one) as a dict; None when there is none."""
+    sdir = Path(run_dir) / "samples"
+    files = sorted(sdir.glob("step*.npz")) if sdir.is_dir() else []
+    if step is not None:
+        files = [f for f in files if int(f.stem.replace("step", "")) == int(step)]
+    if not files:
+        return None
+    with np.load(files[-1], allow_pickle=False) as z:
+        out = {k: z[k] for k in z.files}
+    for k in ("kind", "status", "reason"):
+        if k in out:
+            out[k] = str(out[k])
+    out["step"] = int(out.get("step", int(files[-1].stem.replace("step", ""))))
+    return out
+
+
+def _default_real_sampler(dataset: str, n: int) -> np.ndarray:
+    import torch
+    from gan.datasets import get_dataset
+
+    ds = get_dataset(dataset)
+    return ds.sample(n, torch.Generator().manual_seed(0)).numpy()
+
+
+def plot_toy_critics(runs: pd.DataFrame | Sequence[str | Path], out_paths, *,
+                     datasets: Sequence[str] | None = None, seed: int | None = None,
+                     loader: Callable | None = None, real_sampler: Callable | None = None, n_points: int = 1000,
+                     lim: float = 3.0) -> list[Path]:
+    """Grid: one row per toy dataset, one column per objective; final checkpoint of one seed (`seed`, else the
+    lowest finished seed). `loader(path)` -> object with .critic and .generator (default
+    gan.checkpoint.load_run); `real_sampler(dataset, n)` -> (n, 2) real points (default gan.datasets)."""
+    runs = _run_dirs_from(runs)
+    if datasets is None:
+        datasets = [d for d in sorted(runs["dataset"].unique()) if is_toy_dataset(d)] if len(runs) else []
+    if loader is None:
+        def loader(path):
+            from gan.checkpoint import load_run
+
+            return load_run(path, device="cpu")
+    real_sampler = real_sampler or _default_real_sampler
+    with figure_style():
+        objs = objective_order(runs["objective"].unique()) if len(runs) else []
+        pal = palette_for(objs)
+        nr, nc = max(1, len(datasets)), max(1, len(objs))
+        fig, axes = plt.subplots(nr, nc, figsize=(3.9 * nc, 3.5 * nr + 0.6), squeeze=False, layout="constrained")
+        if not datasets or not objs:
+            _empty(axes[0, 0], "no toy datasets in these results")
+            for ax in axes.flat[1:]:
+                ax.set_visible(False)
+        for i, ds in enumerate(datasets):
+            try:
+                real = real_sampler(ds, n_points)
+            except Exception as exc:  # noqa: BLE001 - a missing dataset must not kill the report
+                warnings.warn(f"real points of {ds}: {exc}", stacklevel=2)
+                real = None
+            for j, obj in enumerate(objs):
+                ax = axes[i, j]
+                run = _pick_run(runs, ds, obj, seed)
+                if run is None:
+                    _empty(ax, f"{ds} · {obj}\nno run")
+                    continue
+                title = f"{obj} · seed {int(run['seed'])}"
+                ck, step = final_checkpoint(run["run_dir"])
+                critic, gen = None, None
+                try:
+                    if ck is None:
+                        raise FileNotFoundError("no checkpoint")
+                    loaded = loader(ck)
+                    critic = getattr(loaded, "critic", None)
+                    step = getattr(loaded, "step", step)
+                    gen = _generated_points(run["run_dir"], step, loaded, n_points)
+                except Exception as exc:  # noqa: BLE001
+                    _empty(ax, f"{title}\ncannot load checkpoint:\n{type(exc).__name__}: {str(exc)[:60]}")
+                    continue
+                status = " · diverged" if run.get("status") == "diverged" else ""
+                plot_toy_critic(critic, gen, real, ax=ax, lim=lim, color=pal[obj],
+                                title=f"{title} · step {_kilo(step) if step is not None else '?'}{status}",
+                                critic_label="D logit" if obj.startswith("gan") else "critic value")
+                if j == 0:
+                    ax.set_ylabel(f"{ds}\nx₂")
+        handles = [Line2D([], [], color=REAL_COLOUR, marker="+", linestyle="", markersize=8, label="real")]
+        handles += [Line2D([], [], color=pal[o], marker="o", linestyle="", markersize=6, label=f"generated ({o})")
+                    for o in objs]
+        if datasets and objs:
+            _figure_legend(fig, handles, title=None)
+        return save_figures(fig, out_paths)
+
+
+def _generated_points(run_dir, step, loaded, n: int) -> np.ndarray:
+    s = load_samples(run_dir, step)
+    if s is not None and s.get("kind") == "points" and s.get("status", "ok") == "ok" and len(s["samples"]):
+        return np.asarray(s["samples"], dtype=float)[:n]
+    from gan.sampling import generate
+
+    return generate(loaded.generator, n, seed=0).detach().cpu().numpy()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 4. Samples
+# --------------------------------------------------------------------------------------------------------------
+
+def image_grid(samples: np.ndarray, nrow: int | None = None, pad: int = 2, pad_value: int = 255) -> np.ndarray:
+    """uint8 (N, C, H, W) -> one uint8 image (H', W') for C == 1 or (H', W', 3) for C == 3."""
+    x = np.asarray(samples)
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.dtype != np.uint8:
+        x = np.clip(x, 0, 255).astype(np.uint8)
+    n, c, h, w = x.shape
+    nrow = nrow or max(1, int(math.ceil(math.sqrt(n))))
+    ncol_rows = int(math.ceil(n / nrow))
+    grid = np.full((c, ncol_rows * (h + pad) + pad, nrow * (w + pad) + pad), pad_value, dtype=np.uint8)
+    for k in range(n):
+        r, q = divmod(k, nrow)
+        y0, x0 = pad + r * (h + pad), pad + q * (w + pad)
+        grid[:, y0:y0 + h, x0:x0 + w] = x[k]
+    return grid[0] if c == 1 else np.transpose(grid[:3], (1, 2, 0))
+
+
+def plot_sample_panel(sample: dict | None, ax, *, title: str = "", n: int = 64, color: str = "#0072B2") -> None:
+    """One panel: an image grid (grayscale shown gray), or a scatter for point samples, or why it is missing."""
+    if sample is None:
+        _empty(ax, f"{title}\nno samples")
+        return
+    if sample.get("status", "ok") != "ok" or sample["samples"].size == 0:
+        _empty(ax, f"{title}\nmissing: {sample.get('reason') or 'no samples'}")
+        return
+    x = sample["samples"]
+    if sample.get("kind") == "points" or (x.ndim == 2 and x.shape[1] == 2):
+        pts = _as_points(x)[: max(n, 1000)]
+        ax.scatter(pts[:, 0], pts[:, 1], s=4, color=color, alpha=0.6, edgecolors="none")
+        ax.set_xlim(-3, 3)
+        ax.set_ylim(-3, 3)
+        ax.set_aspect("equal")
+        ax.set_xlabel("x₁")
+        ax.set_ylabel("x₂")
+    else:
+        g = image_grid(x[:n])
+        ax.imshow(g, cmap="gray" if g.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+        for s in ax.spines.values():
+            s.set_edgecolor(color)
+            s.set_linewidth(2.5)
+    ax.set_title(title)
+
+
+def plot_samples(runs: pd.DataFrame | Sequence[str | Path], dataset: str, out_paths, *, seed: int | None = None,
+                 n: int = 64) -> list[Path]:
+    """One panel per objective: `n` samples of `dataset` at the final checkpoint of one seed."""
+    runs = _run_dirs_from(runs)
+    objs = objective_order(runs.loc[runs["dataset"] == dataset, "objective"].unique()) if len(runs) else []
+    pal = palette_for(objs)
+    with figure_style():
+        fig, axes = _grid(len(objs), max_cols=4, w=3.4, h=3.6, extra_h=0.2)
+        if not objs:
+            _empty(axes.flat[0], f"{dataset}: no runs")
+        for ax, obj in zip(axes.flat, objs):
+            run = _pick_run(runs, dataset, obj, seed)
+            s = load_samples(run["run_dir"]) if run is not None else None
+            label = f"{obj}" + (f" · seed {int(run['seed'])}" if run is not None else "")
+            if s is not None:
+                label += f"\nstep {_kilo(s['step'])}"
+            plot_sample_panel(s, ax, title=label, n=n, color=pal[obj])
+        fig.suptitle(f"{dataset}: samples at the final checkpoint", fontsize=12)
+        return save_figures(fig, out_paths)
+
+
+def plot_sample_strip(runs: pd.DataFrame | Sequence[str | Path], dataset: str, out_paths, *,
+                      seed: int | None = None, n: int = 36, max_steps: int = 6) -> list[Path]:
+    """Rows = objectives, columns = checkpoints (at most `max_steps`, evenly spaced, always the last): one seed."""
+    runs = _run_dirs_from(runs)
+    objs = objective_order(runs.loc[runs["dataset"] == dataset, "objective"].unique()) if len(runs) else []
+    pal = palette_for(objs)
+    steps: set[int] = set()
+    picks = {}
+    for obj in objs:
+        run = _pick_run(runs, dataset, obj, seed)
+        picks[obj] = run
+        if run is not None and (Path(run["run_dir"]) / "samples").is_dir():
+            steps |= {int(p.stem.replace("step", "")) for p in (Path(run["run_dir"]) / "samples").glob("step*.npz")}
+    steps_l = sorted(steps)
+    if len(steps_l) > max_steps:
+        idx = np.unique(np.linspace(0, len(steps_l) - 1, max_steps).round().astype(int))
+        steps_l = [steps_l[i] for i in idx]
+    with figure_style():
+        nr, nc = max(1, len(objs)), max(1, len(steps_l))
+        fig, axes = plt.subplots(nr, nc, figsize=(2.3 * nc + 0.6, 2.5 * nr + 0.4), squeeze=False,
+                                 layout="constrained")
+        if not objs or not steps_l:
+            _empty(axes[0, 0], f"{dataset}: no samples")
+        for i, obj in enumerate(objs):
+            run = picks[obj]
+            for j, step in enumerate(steps_l):
+                s = load_samples(run["run_dir"], step) if run is not None else None
+                plot_sample_panel(s, axes[i, j], title=f"step {_kilo(step)}" if i == 0 else "", n=n,
+                                  color=pal[obj])
+            if run is not None:
+                axes[i, 0].set_ylabel(f"{obj}\nseed {int(run['seed'])}", fontsize=11, color=pal[obj])
+                axes[i, 0].yaxis.label.set_visible(True)
+        fig.suptitle(f"{dataset}: samples over generator iterations", fontsize=12)
+        return save_figures(fig, out_paths)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 5. Distribution of final scores
+# --------------------------------------------------------------------------------------------------------------
+
+def plot_final_distribution(scores: pd.DataFrame, out_paths, *, primary=None,
+                            datasets: Sequence[str] | None = None) -> list[Path]:
+    """Box + strip plot of the final-step headline score over seeds, per objective; one panel per dataset.
+    Diverged runs have no score; their count is written under the objective's name."""
+    ds_list = _datasets(scores, datasets)
+    final = final_step_rows(scores) if len(scores) else scores
+    with figure_style():
+        fig, axes = _grid(len(ds_list), extra_h=0.2)
+        if not ds_list:
+            _empty(axes.flat[0], "no scores")
+        for ax, ds in zip(axes.flat, ds_list):
+            m = primary_metric(scores, ds, primary)
+            sub = final[final["dataset"] == ds].copy()
+            objs = objective_order(sub["objective"].unique())
+            pal = palette_for(objs)
+            step = int(sub["step"].max()) if len(sub) else None
+            ax.set_title(f"{ds}" + (f" · step {_kilo(step)}" if step is not None else ""))
+            if m is None:
+                _empty(ax, "no scores")
+                continue
+            sub[m] = pd.to_numeric(sub[m], errors="coerce")
+            labels = []
+            for o in objs:
+                s = sub[sub["objective"] == o]
+                nd = int((s.get("run_status", pd.Series(dtype=object)) == "diverged").sum())
+                nf = int(s[m].notna().sum())
+                labels.append(f"{o}\nn={nf}" + (f", {nd} div." if nd else ""))
+            fin = sub[np.isfinite(sub[m])]
+            if fin.empty:
+                _empty(ax, "no finite final scores")
+                continue
+            with warnings.catch_warnings():  # seaborn 0.13 passes matplotlib's deprecated `vert`
+                warnings.simplefilter("ignore", DeprecationWarning)
+                warnings.simplefilter("ignore", PendingDeprecationWarning)
+                sns.boxplot(data=fin, x="objective", y=m, order=objs, hue="objective", hue_order=objs,
+                            palette=pal, legend=False, showfliers=False, width=0.55, boxprops={"alpha": 0.45},
+                            linewidth=1.2, ax=ax)
+            sns.stripplot(data=fin, x="objective", y=m, order=objs, hue="objective", hue_order=objs, palette=pal,
+                          legend=False, jitter=0.12, size=6, linewidth=0.8, edgecolor="0.15", ax=ax)
+            ax.set_xticks(range(len(objs)))
+            ax.set_xticklabels(labels)
+            ax.set_xlabel("objective (n = seeds with a final score)")
+            ax.set_ylabel(metric_spec(m).axis_label())
+            _auto_log(ax, fin[m])
+        return save_figures(fig, out_paths)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------------------------------
+
+FIGURES = ("convergence", "critic", "toy", "samples", "distribution")
+
+
+def expected_figures(out_dir: str | Path, datasets: Sequence[str], formats: Sequence[str] = ("pdf", "png"),
+                     which: Sequence[str] = FIGURES) -> list[Path]:
+    """Every file :func:`make_figures` writes for `datasets` (for Snakemake outputs)."""
+    out_dir = Path(out_dir)
+    stems = []
+    if "convergence" in which:
+        stems += ["convergence_steps", "convergence_wallclock"]
+    if "critic" in which:
+        stems += [f"critic_{d}" for d in datasets]
+    if "toy" in which:
+        stems += ["toy_critics"]
+    if "samples" in which:
+        stems += [f"samples_{d}" for d in datasets] + [f"samples_strip_{d}" for d in datasets]
+    if "distribution" in which:
+        stems += ["final_distribution"]
+    paths = [out_dir / f"{s}.{f}" for s in stems for f in formats]
+    if "critic" in which:
+        paths.append(out_dir / "critic_correlation.csv")
+    return paths
+
+
+def make_figures(tables_dir: str | Path, out_dir: str | Path, *, datasets: Sequence[str] | None = None,
+                 formats: Sequence[str] = ("pdf", "png"), which: Sequence[str] = FIGURES, primary=None,
+                 seed: int | None = None, loader: Callable | None = None, real_sampler: Callable | None = None
+                 ) -> dict[str, list[Path]]:
+    """Read scores.csv, training.csv and runs.csv from `tables_dir`; write the figures into `out_dir`.
+
+    `datasets`: which datasets (default: all in scores/runs; the per-dataset figures are written for each, even
+    when empty, so the file list is :func:`expected_figures`). `which`: subset of FIGURES. `seed`: the seed shown
+    in the toy-critic and sample figures (default: lowest finished seed). `loader`/`real_sampler`: see
+    :func:`plot_toy_critics`. Returns {figure stem: [paths]}.
+    """
+    tables_dir, out_dir = Path(tables_dir), Path(out_dir)
+    scores = read_table(tables_dir / "scores.csv")
+    training = read_table(tables_dir / "training.csv") if (tables_dir / "training.csv").exists() else pd.DataFrame()
+    runs = read_table(tables_dir / "runs.csv") if (tables_dir / "runs.csv").exists() else pd.DataFrame()
+    for df in (scores, training, runs):
+        for col in ("dataset", "objective", "seed"):
+            if col not in df:
+                df[col] = pd.Series(dtype=object if col != "seed" else int)
+    if datasets is None:
+        datasets = sorted(set(scores["dataset"].dropna()) | set(runs["dataset"].dropna()))
+    datasets = list(datasets)
+
+    def p(stem: str) -> list[Path]:
+        return [out_dir / f"{stem}.{f}" for f in formats]
+
+    out: dict[str, list[Path]] = {}
+    if "convergence" in which:
+        out["convergence_steps"] = plot_convergence(scores, p("convergence_steps"), x="step", primary=primary,
+                                                    datasets=datasets)
+        out["convergence_wallclock"] = plot_convergence(scores, p("convergence_wallclock"), x="wall_clock_s",
+                                                        primary=primary, datasets=datasets)
+    if "critic" in which:
+        corr = []
+        for d in datasets:
+            corr.append(plot_critic_estimate(training, scores, p(f"critic_{d}"), datasets=[d], primary=primary))
+            out[f"critic_{d}"] = p(f"critic_{d}")
+        corr_df = pd.concat([c for c in corr if len(c)], ignore_index=True) if any(len(c) for c in corr) else \
+            pd.DataFrame(columns=["dataset", "objective", "quantity", "metric", "rho", "p", "n", "note"])
+        out["critic_correlation"] = [write_csv(corr_df, out_dir / "critic_correlation.csv")]
+    if "toy" in which:
+        toy = [d for d in datasets if is_toy_dataset(d, scores)]
+        out["toy_critics"] = plot_toy_critics(runs, p("toy_critics"), datasets=toy, seed=seed, loader=loader,
+                                              real_sampler=real_sampler)
+    if "samples" in which:
+        for d in datasets:
+            out[f"samples_{d}"] = plot_samples(runs, d, p(f"samples_{d}"), seed=seed)
+            out[f"samples_strip_{d}"] = plot_sample_strip(runs, d, p(f"samples_strip_{d}"), seed=seed)
+    if "distribution" in which:
+        out["final_distribution"] = plot_final_distribution(scores, p("final_distribution"), primary=primary,
+                                                            datasets=datasets)
+    return out

@@ -1,0 +1,367 @@
+"""gan.report: aggregation, tables, statistics and figures on a synthetic results tree (offline, CPU, seconds)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gan.io import save_npz, write_json, write_text
+from gan.report import aggregate_results, make_tables
+from gan.report import stats as st
+from gan.report.aggregate import METRICS, metric_spec, primary_metric
+
+DATASETS = ("8gaussians", "digits")
+OBJECTIVES = ("gan", "wgan", "wgan-gp")
+SEEDS = (0, 1, 2)
+STEPS = (100, 200, 300)
+LOG_EVERY = 10
+DIVERGED = ("digits", "wgan", 1)  # diverges at step 150: score 100 ok, 200 a "missing" file, 300 no file at all
+DIVERGED_AT = 150
+OBJ_OFFSET = {"gan": 0.0, "gan-minimax": 30.0, "wgan": 10.0, "wgan-gp": -10.0}
+
+
+def _metrics(dataset: str, objective: str, seed: int, step: int) -> dict:
+    k = step / 100
+    if dataset == "digits":
+        fid = 100.0 / k + OBJ_OFFSET[objective] + 2.0 * seed + 20.0
+        return {"fid": fid, "kid": fid / 1000, "kid_std": 1e-3, "fd_classifier": fid / 10,
+                "classes_covered": min(10.0, 6 + k + seed % 2)}
+    w1 = 1.0 / k + OBJ_OFFSET[objective] / 100 + 0.02 * seed + 0.1
+    return {"w1": w1, "modes_covered": min(8.0, 5 + k), "high_quality": min(1.0, 0.6 + 0.1 * k)}
+
+
+def _protocol(dataset: str) -> dict:
+    if dataset == "digits":
+        return {"n_gen": 500, "n_real": 1000, "split": "test", "mode": "clean", "extractor": "classifier",
+                "seed": 0, "reference": "results/reference/digits/ref.npz", "weights_sha256": "ab12",
+                "metric_options": {"class_min_share": 0.1}}
+    return {"n_gen": 2000, "n_real": 2000, "split": "train", "mode": None, "extractor": None, "seed": 0,
+            "reference": "results/reference/8gaussians/ref.npz", "reference_seed": 0}
+
+
+def make_run(root: Path, dataset: str, objective: str, seed: int) -> Path:
+    d = root / dataset / objective / f"seed{seed}"
+    diverged = (dataset, objective, seed) == DIVERGED
+    done = DIVERGED_AT if diverged else STEPS[-1]
+    rate = 0.01 * (1 + 0.1 * seed)  # seconds per generator iteration
+    rows = ["step,time_s,loss_d,loss_g,wasserstein,gp,grad_norm_d,grad_norm_g,d_real,d_fake"]
+    for step in range(LOG_EVERY, done + 1, LOG_EVERY):
+        wass = f"{2.0 / (1 + step / 50) + 0.01 * seed:.5f}" if objective.startswith("wgan") else ""
+        gp = f"{0.1 / (1 + step):.5f}" if objective == "wgan-gp" else ""
+        loss_d = 1.38 - 0.1 * math.sin(step / 30) + 0.01 * seed
+        rows.append(f"{step},{step * rate:.4f},{loss_d:.5f},{0.7:.3f},{wass},{gp},1.0,0.5,0.6,0.4")
+    write_text(d / "metrics.csv", "\n".join(rows) + "\n")
+    checkpoints = {}
+    for step in STEPS:
+        if step > done:
+            continue
+        ck = f"checkpoints/step{step:07d}.pt"
+        write_text(d / ck, "stand-in checkpoint (the tests load it with a fake loader)")
+        checkpoints[str(step)] = ck
+    for step in STEPS:
+        score = {"dataset": dataset, "objective": objective, "seed": seed, "step": step, "status": "ok",
+                 "reason": None, "metrics": _metrics(dataset, objective, seed, step), "protocol": _protocol(dataset),
+                 "device": "cpu", "time_s": 0.5}
+        rng = np.random.default_rng(seed * 1000 + step)
+        if step > done:
+            if step == STEPS[-1]:
+                continue  # no file at all: aggregation must still yield a marked row
+            score.update(status="missing", reason=f"diverged at step {DIVERGED_AT}", metrics={})
+            sample = {"kind": "images", "samples": np.zeros((0, 1, 8, 8), np.uint8), "status": "missing",
+                      "reason": f"diverged at step {DIVERGED_AT}"}
+        elif dataset == "digits":
+            img = (rng.random((16, 1, 8, 8)) * 255 * min(1, step / 300)).astype(np.uint8)
+            sample = {"kind": "images", "samples": img, "status": "ok", "reason": ""}
+        else:
+            ang = rng.integers(0, 8, 256) * np.pi / 4
+            pts = np.stack([np.cos(ang), np.sin(ang)], 1) * 2 / 1.414 + rng.normal(0, 0.3 / (step / 100), (256, 2))
+            sample = {"kind": "points", "samples": pts.astype(np.float32), "status": "ok", "reason": ""}
+        write_json(d / "scores" / f"step{step:07d}.json", score)
+        save_npz(d / "samples" / f"step{step:07d}.npz", step=step, seed=seed, **sample)
+    write_json(d / "summary.json", {
+        "status": "diverged" if diverged else "finished", "steps": STEPS[-1], "steps_done": done,
+        "diverged_step": DIVERGED_AT if diverged else None, "wall_clock_s": done * rate + 0.5, "seed": seed,
+        "dataset": dataset, "objective": objective, "model": "mlp", "config": {"lr": 1e-4},
+        "versions": {"torch": "x"}, "device": "cpu:x86_64", "checkpoints": checkpoints})
+    return d
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    run_dirs = [make_run(root / "runs", ds, obj, s) for ds in DATASETS for obj in OBJECTIVES for s in SEEDS]
+    paths = aggregate_results(run_dirs, root / "tables")
+    return SimpleNamespace(root=root, run_dirs=run_dirs, paths=paths, tables=root / "tables",
+                           scores=pd.read_csv(paths["scores"]), training=pd.read_csv(paths["training"]),
+                           runs=pd.read_csv(paths["runs"]))
+
+
+# ---------------------------------------------------------------------------------------------------------- aggregate
+
+def test_aggregate_row_counts(tree):
+    n_runs = len(DATASETS) * len(OBJECTIVES) * len(SEEDS)
+    assert len(tree.scores) == n_runs * len(STEPS)
+    assert not tree.scores.duplicated(["dataset", "objective", "seed", "step"]).any()
+    assert len(tree.runs) == n_runs
+    per_run = STEPS[-1] // LOG_EVERY
+    assert len(tree.training) == (n_runs - 1) * per_run + DIVERGED_AT // LOG_EVERY
+    assert {"dataset", "objective", "seed", "run_status", "step", "time_s", "wasserstein", "gp"} <= set(
+        tree.training.columns)
+
+
+def test_aggregate_missing_scores_stay_nan(tree):
+    s = tree.scores
+    ds, obj, seed = DIVERGED
+    run = s[(s.dataset == ds) & (s.objective == obj) & (s.seed == seed)].set_index("step")
+    assert run.loc[100, "status"] == "ok" and np.isfinite(run.loc[100, "fid"])
+    for step in (200, 300):
+        assert run.loc[step, "status"] == "missing"
+        assert "diverged" in run.loc[step, "reason"]
+        for m in ("fid", "kid", "fd_classifier", "classes_covered"):
+            assert np.isnan(run.loc[step, m])
+    assert (run["run_status"] == "diverged").all() and (run["diverged_step"] == DIVERGED_AT).all()
+    # metrics a dataset does not have are NaN, never 0
+    assert s.loc[s.dataset == "digits", "w1"].isna().all()
+    assert s.loc[s.dataset == "8gaussians", "fid"].isna().all()
+    assert not (s[[m for m in METRICS if m in s]] == 0).any().any()
+    ok = s[s.status == "ok"]
+    assert len(ok) == len(s) - 2
+    assert set(ok.loc[ok.dataset == "digits", "n_gen"]) == {500}
+    assert set(ok.loc[ok.dataset == "digits", "extractor"]) == {"classifier"}
+    # other protocol keys and the scoring job's fields are kept, but never taken for metrics
+    from gan.report.aggregate import metric_columns
+
+    assert set(ok.loc[ok.dataset == "digits", "protocol_weights_sha256"]) == {"ab12"}
+    assert (ok["eval_time_s"] == 0.5).all()
+    assert set(metric_columns(s)) == {"fid", "kid", "kid_std", "fd_classifier", "classes_covered", "w1",
+                                      "modes_covered", "high_quality"}
+
+
+def test_aggregate_wall_clock_and_runs(tree):
+    s = tree.scores.set_index(["dataset", "objective", "seed", "step"])
+    assert s.loc[("digits", "gan", 0, 200), "wall_clock_s"] == pytest.approx(2.0)
+    assert s.loc[("digits", "gan", 2, 300), "wall_clock_s"] == pytest.approx(300 * 0.012)
+    assert np.isnan(s.loc[("digits", "wgan", 1, 300), "wall_clock_s"])  # beyond the diverged run's log
+    r = tree.runs.set_index(["dataset", "objective", "seed"])
+    assert r.loc[("digits", "wgan", 1), "status"] == "diverged"
+    assert r.loc[("digits", "wgan", 1), "steps_done"] == DIVERGED_AT
+    assert r.loc[("digits", "gan", 0), "s_per_1k_gen_iters"] == pytest.approx((3.0 + 0.5) / 300 * 1000)
+    assert (tree.runs["status"] == "finished").sum() == len(tree.runs) - 1
+
+
+def test_aggregate_glob_and_incomplete_run(tree, tmp_path):
+    from gan.report.aggregate import collect_scores, find_run_dirs
+
+    assert len(find_run_dirs(tree.root / "runs")) == len(tree.run_dirs)
+    paths = aggregate_results(tree.root / "runs", tmp_path / "t")  # a root is globbed
+    assert len(pd.read_csv(paths["scores"])) == len(tree.scores)
+    # a run still in progress (no summary) yields only its own score files
+    d = make_run(tmp_path / "runs", "digits", "gan", 7)
+    (d / "summary.json").unlink()
+    (d / "scores" / "step0000300.json").unlink()
+    df = collect_scores([d])
+    assert list(df["step"]) == [100, 200] and (df["run_status"] == "incomplete").all()
+
+
+def test_registry_and_primary(tree):
+    assert metric_spec("fid").higher_is_better is False and metric_spec("modes_covered").higher_is_better
+    assert metric_spec("unknown_metric").higher_is_better is None
+    assert primary_metric(tree.scores, "digits") == "fid"
+    assert primary_metric(tree.scores, "8gaussians") == "w1"
+
+
+# ---------------------------------------------------------------------------------------------------------- stats
+
+def test_mann_whitney_separated_and_identical():
+    a, b = np.arange(10.0), np.arange(10.0) + 100
+    assert st.mann_whitney(a, b)["p"] < 1e-3
+    assert st.mann_whitney(a, a.copy())["p"] > 0.9
+    assert st.mann_whitney([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])["p"] > 0.5
+    assert st.cliffs_delta(a, b) == -1.0 and st.cliffs_delta(b, a) == 1.0
+    assert st.cohens_d(a, b) < -10
+    assert st.welch_t(a, b)["p"] < 1e-6
+
+
+def test_stats_small_n_and_nan():
+    res = st.compare_two([1.0, np.nan], [2.0, 3.0, 4.0])
+    assert res["n_a"] == 1 and np.isnan(res["mwu_p"]) and np.isnan(res["welch_p"]) and "n < 2" in res["note"]
+    res = st.welch_t([1.0, 1.0], [1.0, 1.0])
+    assert res["p"] == 1.0 and "zero variance" in res["note"]
+    assert np.isnan(st.spearman([1, 2], [2, 1])["rho"])
+    assert st.spearman([1, 2, 3, 4], [2, 4, 6, 9])["rho"] == pytest.approx(1.0)
+    np.testing.assert_allclose(st.holm([0.01, 0.04, np.nan, 0.03]), [0.03, 0.06, np.nan, 0.06])
+
+
+# ---------------------------------------------------------------------------------------------------------- tables
+
+@pytest.fixture(scope="module")
+def tables(tree):
+    out = make_tables(tree.tables, tree.root / "tables")
+    return SimpleNamespace(paths=out, final=pd.read_csv(tree.tables / "final_scores.csv"),
+                           pairwise=pd.read_csv(tree.tables / "pairwise.csv"),
+                           toy=pd.read_csv(tree.tables / "toy.csv"),
+                           long=pd.read_csv(tree.tables / "final_scores_all_metrics.csv"))
+
+
+def test_final_scores_table(tables):
+    f = tables.final.set_index(["dataset", "objective"])
+    assert len(f) == len(DATASETS) * len(OBJECTIVES)
+    assert np.isfinite(f["mean"]).all() and np.isfinite(f["std"]).all() and np.isfinite(f["median"]).all()
+    assert f.loc[("digits", "wgan"), "n"] == 2 and f.loc[("digits", "wgan"), "n_diverged"] == 1
+    assert f.loc[("digits", "gan"), "n"] == 3 and f.loc[("digits", "gan"), "n_diverged"] == 0
+    # gan digits: fid at 300 = 100/3 + 20 + 2*seed -> mean over seeds 0,1,2
+    assert f.loc[("digits", "gan"), "mean"] == pytest.approx(100 / 3 + 20 + 2)
+    assert f.loc[("digits", "gan"), "std"] == pytest.approx(2.0)
+    assert f.loc[("digits", "gan"), "best_mean_curve_step"] == 300  # lower is better: last step
+    assert f.loc[("8gaussians", "wgan-gp"), "metric"] == "w1"
+    assert np.isfinite(f.loc[("digits", "gan"), "kid_mean"])
+    assert np.isfinite(f["s_per_1k_gen_iters_mean"]).all()
+    for suffix in ("md", "tex"):
+        text = (tables.paths["final_scores"][0].parent / f"final_scores.{suffix}").read_text()
+        for obj in OBJECTIVES:
+            assert obj in text
+        assert "N_gen=500" in text.replace("N\\_gen", "N_gen")
+    tex = (tables.paths["final_scores"][0].parent / "final_scores.tex").read_text()
+    assert "\\toprule" in tex and "\\bottomrule" in tex and "$\\pm$" in tex
+
+
+def test_pairwise_table(tables):
+    p = tables.pairwise
+    fid = p[(p.dataset == "digits") & (p.metric == "fid")]
+    assert len(fid) == 3  # C(3, 2)
+    assert fid["mwu_p"].between(0, 1).all() and fid["welch_p"].between(0, 1).all()
+    row = fid[(fid.a == "gan") & (fid.b == "wgan")].iloc[0]
+    assert row["n_a"] == 3 and row["n_b"] == 2 and row["better"] == "gan"
+    assert row["cliffs_delta"] == -1.0
+    assert set(p["metric"]) >= {"fid", "kid", "w1", "modes_covered"}
+    assert "kid_std" not in set(p["metric"])
+    md = (tables.paths["pairwise"][0].parent / "pairwise.md").read_text()
+    assert "wgan-gp" in md and "gan vs wgan" in md
+
+
+def test_toy_table(tables):
+    t = tables.toy
+    assert list(t["dataset"].unique()) == ["8gaussians"] and len(t) == len(OBJECTIVES)
+    for m in ("modes_covered_mean", "high_quality_mean", "w1_mean"):
+        assert np.isfinite(t[m]).all()
+    assert t["modes_covered_mean"].iloc[0] == pytest.approx(8.0)
+    assert "wgan" in (tables.paths["toy"][0].parent / "toy.tex").read_text()
+
+
+def test_tables_single_seed_all_nan(tmp_path, tree):
+    s = tree.scores[tree.scores.seed == 0].copy()
+    s.loc[s.objective == "gan", ["fid", "kid", "w1"]] = np.nan
+    from gan.report.tables import tables_from_frames
+
+    out = tables_from_frames(s, None, tmp_path)
+    f = pd.read_csv(out["final_scores"][0])
+    assert len(f) == 6 and f["std"].isna().all()
+    assert f.loc[(f.dataset == "digits") & (f.objective == "gan"), "n"].iloc[0] == 0
+    pw = pd.read_csv(out["pairwise"][0])
+    assert pw["mwu_p"].isna().all() and pw["note"].str.contains("n < 2").all()
+
+
+# ---------------------------------------------------------------------------------------------------------- figures
+
+def _toy_critic_and_generator(seed: int = 0):
+    import torch
+
+    torch.manual_seed(seed)
+    critic = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+    gen = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+    return critic, gen
+
+
+def _fake_loader(path):
+    critic, gen = _toy_critic_and_generator()
+    return SimpleNamespace(critic=critic, generator=gen, config={}, step=int(Path(path).stem.replace("step", "")))
+
+
+def _real_points(dataset, n):
+    rng = np.random.default_rng(0)
+    ang = rng.integers(0, 8, n) * np.pi / 4
+    return np.stack([np.cos(ang), np.sin(ang)], 1) * 2 / 1.414 + rng.normal(0, 0.02, (n, 2))
+
+
+def assert_png_ok(path: Path, min_std: float = 8.0) -> None:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.load()
+        arr = np.asarray(im.convert("L"), dtype=float)
+    assert arr.shape[0] > 100 and arr.shape[1] > 100, path
+    assert arr.std() > min_std, f"{path} looks blank (std {arr.std():.1f})"
+
+
+@pytest.fixture(scope="module")
+def figures(tree, tables):
+    from gan.report import expected_figures, make_figures
+
+    out_dir = tree.root / "figures"
+    out = make_figures(tree.tables, out_dir, formats=("png",), loader=_fake_loader, real_sampler=_real_points)
+    return SimpleNamespace(out=out, dir=out_dir, expected=expected_figures(out_dir, list(DATASETS), formats=("png",)))
+
+
+def test_make_figures_writes_expected_files(figures):
+    written = {p for paths in figures.out.values() for p in paths}
+    assert written == set(figures.expected)
+    for p in figures.expected:
+        assert p.exists() and p.stat().st_size > 0, p
+        if p.suffix == ".png":
+            assert_png_ok(p)
+        if p.suffix == ".pdf":
+            assert p.read_bytes()[:5] == b"%PDF-"
+
+
+def test_critic_correlation_csv(figures):
+    corr = pd.read_csv(figures.dir / "critic_correlation.csv")
+    assert set(corr["dataset"]) == set(DATASETS)
+    wg = corr[(corr.dataset == "digits") & (corr.objective == "wgan-gp")].iloc[0]
+    assert wg["quantity"] == "wasserstein" and wg["metric"] == "fid"
+    assert wg["rho"] > 0.5  # both fall during training in the synthetic data
+    assert corr.loc[corr.objective == "gan", "quantity"].eq("loss_d").all()
+
+
+def test_figures_single_seed_single_dataset_all_nan(tree, tmp_path):
+    from gan.report import figures as fg
+
+    s = tree.scores[(tree.scores.seed == 0) & (tree.scores.dataset == "digits")].copy()
+    fg.plot_convergence(s, [tmp_path / "conv.png"])
+    fg.plot_convergence(s, [tmp_path / "conv_wall.png"], x="wall_clock_s")
+    s_nan = s.copy()
+    s_nan[["fid", "kid", "fd_classifier"]] = np.nan
+    fg.plot_final_distribution(s_nan, [tmp_path / "dist_nan.png"], primary="fid")
+    fg.plot_convergence(s_nan, [tmp_path / "conv_nan.png"], primary="fid")
+    tr = tree.training[(tree.training.seed == 0) & (tree.training.dataset == "digits")]
+    fg.plot_critic_estimate(tr, s, [tmp_path / "critic.png"], datasets=["digits"])
+    for name in ("conv.png", "conv_wall.png", "critic.png"):
+        assert_png_ok(tmp_path / name)
+    for name in ("dist_nan.png", "conv_nan.png"):  # nothing to plot: a readable "no scores" panel
+        assert (tmp_path / name).exists()
+
+
+def test_plot_toy_critic_low_level(tmp_path):
+    from gan.report.figures import plot_toy_critic
+
+    critic, gen = _toy_critic_and_generator()
+    import torch
+
+    generated = gen(torch.randn(500, 2)).detach()
+    plot_toy_critic(critic, generated, _real_points("8gaussians", 500), out_paths=[tmp_path / "toy.png",
+                                                                                    tmp_path / "toy.pdf"],
+                    title="stand-in critic")
+    assert_png_ok(tmp_path / "toy.png")
+    assert critic.training  # the helper restores the module's mode
+
+
+def test_image_grid_gray_and_rgb():
+    from gan.report.figures import image_grid
+
+    g = image_grid(np.full((5, 1, 4, 4), 7, np.uint8), nrow=3, pad=1)
+    assert g.shape == (2 * 5 + 1, 3 * 5 + 1) and g.dtype == np.uint8
+    c = image_grid(np.zeros((4, 3, 4, 4), np.uint8), pad=0)
+    assert c.shape == (8, 8, 3)

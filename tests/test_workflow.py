@@ -1,0 +1,124 @@
+"""The Snakemake DAG end to end on the smoke config, through the command users type, and its bad configs."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from workflow_helpers import copy_workflow, job_counts, smoke_config, snakemake, write_config
+
+SMOKE = ("--cores", "2", "--configfile", "config/smoke.yaml")
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """One full smoke run, shared by the tests below (a few minutes on 2 CPU cores)."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("smoke"))
+    snakemake(workdir, *SMOKE)
+    return workdir
+
+
+def _expected_rows():
+    config = smoke_config()
+    steps = {d: len(spec["checkpoint_steps"]) for d, spec in config["datasets"].items()}
+    return sum(steps.values()) * len(config["objectives"]) * len(config["seeds"])
+
+
+@pytest.mark.slow
+def test_smoke_run_fills_the_tidy_table(smoke_run):
+    config = smoke_config()
+    scores = pd.read_csv(smoke_run / "results/tables/scores.csv")
+    assert len(scores) == _expected_rows() == 24
+    assert not scores.duplicated(["dataset", "objective", "seed", "step"]).any()
+    ok = scores[scores.status == "ok"]
+    toy = ok[ok.dataset == "8gaussians"]
+    assert len(toy) and np.isfinite(toy.w1).all() and np.isfinite(toy.modes_covered).all()
+    digits = ok[ok.dataset == "digits"]
+    assert len(digits) and np.isfinite(digits.fd_classifier).all() and np.isfinite(digits.classes_covered).all()
+    # missing scores only where the run diverged, with the reason
+    missing = scores[scores.status != "ok"]
+    assert missing.reason.str.contains("diverged").all()
+    for dataset, spec in config["datasets"].items():
+        for objective in config["objectives"]:
+            for seed in config["seeds"]:
+                run = smoke_run / f"results/runs/{dataset}/{objective}/seed{seed}"
+                summary = json.loads((run / "summary.json").read_text())
+                assert summary["status"] in ("finished", "diverged")
+                assert (run / "metrics.csv").exists()
+                for step in spec["checkpoint_steps"]:
+                    assert (run / f"samples/step{step:07d}.npz").exists()
+                    assert (run / f"scores/step{step:07d}.json").exists()
+                    if summary["status"] == "finished":
+                        assert (run / f"checkpoints/step{step:07d}.pt").exists()
+    provenance = json.loads((smoke_run / "results/provenance.json").read_text())
+    assert provenance["config_hash"] and provenance["versions"]["torch"] and "hardware" in provenance
+
+
+@pytest.mark.slow
+def test_smoke_run_writes_every_table_and_figure(smoke_run):
+    tables = smoke_run / "results/tables"
+    for name in ("final_scores", "pairwise", "toy"):
+        for ext in ("csv", "md", "tex"):
+            assert (tables / f"{name}.{ext}").stat().st_size > 0
+    final = pd.read_csv(tables / "final_scores.csv")
+    assert set(final.objective) == {"gan", "wgan", "wgan-gp"} and set(final.dataset) == {"8gaussians", "digits"}
+    pngs = sorted((smoke_run / "results/figures").glob("*.png"))
+    assert len(pngs) >= 10
+    for png in pngs:
+        pixels = np.asarray(Image.open(png).convert("L"), dtype=float)
+        assert pixels.std() > 5, f"{png.name} looks blank"
+    assert len(list((smoke_run / "results/figures").glob("*.pdf"))) == len(pngs)
+
+
+@pytest.mark.slow
+def test_rerun_does_nothing_and_a_new_seed_adds_only_its_jobs(smoke_run):
+    again = snakemake(smoke_run, "-n", *SMOKE)
+    assert "Nothing to be done" in again.stdout + again.stderr
+    path = write_config(smoke_run, "smoke_3seeds.yaml", smoke_config(seeds=[0, 1, 2]))
+    plan = job_counts(snakemake(smoke_run, "-n", "--cores", "2", "--configfile", str(path)).stdout)
+    config = smoke_config()
+    assert plan["train"] == len(config["datasets"]) * len(config["objectives"])  # seed 2 only
+    assert plan["sample"] == plan["score"] == 2 * plan["train"]
+    for rule in ("prepare_data", "reference", "train_classifier", "mlflow_init"):
+        assert rule not in plan  # shared per-dataset work is reused
+
+
+@pytest.mark.slow
+def test_report_builds(smoke_run):
+    snakemake(smoke_run, "--configfile", "config/smoke.yaml", "--report", "results/report.html")
+    html = (smoke_run / "results/report.html").read_text(errors="replace")
+    assert "convergence_steps" in html and "final_scores" in html
+
+
+BAD_CONFIGS = [
+    ({"datasets": {"celeba": {"train": {"steps": 10}}}}, "unknown dataset 'celeba'"),
+    ({"objectives": ["gan", "lsgan"]}, "unknown objective 'lsgan'"),
+    ({"seeds": [0, "one"]}, "seeds"),
+    ({"datasets": {"8gaussians": {"train": {"model": "resnet", "steps": 10}}}}, "unknown model 'resnet'"),
+    ({"datasets": {"8gaussians": {"train": {"steps": 10}, "checkpoint_steps": [5, 50]}}},
+     "datasets.8gaussians.checkpoint_steps: 50 is outside the run"),
+    ({"objective_settings": {"wgan": {"lr": -0.1}}}, "lr"),
+    ({"datasets": {"8gaussians": {"trian": {"steps": 10}}}}, "trian"),
+    ({"sed": [0]}, "sed"),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_config_dir(tmp_path_factory):
+    return copy_workflow(tmp_path_factory.mktemp("badconfig"))
+
+
+@pytest.mark.parametrize("change, message", BAD_CONFIGS, ids=[m for _, m in BAD_CONFIGS])
+def test_bad_config_fails_at_dag_build_naming_the_key(bad_config_dir, change, message):
+    config = smoke_config()
+    if "datasets" in change:
+        config["datasets"] = change["datasets"]
+    config.update({k: v for k, v in change.items() if k != "datasets"})
+    path = write_config(bad_config_dir, "bad.yaml", config)
+    proc = snakemake(bad_config_dir, "-n", "--cores", "1", "--configfile", str(path), check=False, timeout=300)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+    assert not (bad_config_dir / "results").exists()  # nothing ran

@@ -1,0 +1,22 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+
+from gan.gpu import claim_gpu
+
+gpu_claim = claim_gpu() if snakemake.resources.gpu else None
+
+import torch
+
+torch.set_num_threads(snakemake.threads)
+
+from gan.workflow import score_checkpoint
+
+inputs = dict(snakemake.input.items())
+references = {k.removeprefix("reference_"): v for k, v in inputs.items() if k.startswith("reference_")}
+weights = {k.removeprefix("weights_"): v for k, v in inputs.items() if k.startswith("weights_")}
+wc = snakemake.wildcards
+result = score_checkpoint(snakemake.input.samples, references, snakemake.output[0], weights=weights,
+                          device=snakemake.params.device, seed=snakemake.params.seed, dataset=wc.dataset,
+                          objective=wc.objective, run_seed=int(wc.seed), step=int(wc.step), num_workers=0)
+print(result, file=sys.stderr)

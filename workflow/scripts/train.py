@@ -1,0 +1,38 @@
+import logging
+import sys
+
+# appended, so the log of a preempted attempt stays above the one of its resumption
+sys.stderr = open(snakemake.log[0], "a")
+logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+from gan.gpu import claim_gpu
+
+# before anything initialises CUDA: one free GPU for this job (a no-op under SLURM or without GPUs)
+gpu_claim = claim_gpu() if snakemake.resources.gpu else None
+
+import torch
+
+torch.set_num_threads(snakemake.threads)
+
+from gan.config import config_from_dict
+from gan.training import Preempted, train
+
+cfg = config_from_dict(snakemake.params.settings)
+tracking = snakemake.params.tracking
+callbacks = []
+if tracking["enabled"]:
+    from gan.tracking import MlflowCallback, resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking["tracking_uri"], tracking["results_dir"])
+    callbacks.append(MlflowCallback(uri, tracking["experiment"], cfg.dataset, cfg.objective, cfg.seed,
+                                    extra_tags={"benchmark_config_hash": tracking["config_hash"]},
+                                    snakemake_rule=snakemake.rule))
+try:
+    train(cfg, snakemake.params.run_dir, callbacks=callbacks)
+except Preempted as err:
+    logging.warning("%s: exiting with 143 so that the retry resumes from the checkpoint", err)
+    sys.exit(Preempted.exit_code)
+except Exception as err:
+    for callback in callbacks:
+        callback.on_failure(err)  # the MLflow run says 'failed' instead of staying 'running'
+    raise
