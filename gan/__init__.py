@@ -1,8 +1,21 @@
-"""gan-bench: GAN, WGAN (weight clipping) and WGAN-GP, trained and compared exactly as the papers define them."""
-from .config import ConfigError, TrainConfig
-from .objectives import OBJECTIVES, build_objective
-from .models import MODELS, build_models
-from .datasets import DATASETS, get_dataset
+"""gan-bench: GAN, WGAN (weight clipping) and WGAN-GP, trained and compared exactly as the papers define them.
 
-__all__ = ["ConfigError", "TrainConfig", "OBJECTIVES", "build_objective", "MODELS", "build_models", "DATASETS",
-           "get_dataset"]
+Submodules are imported on first use, so light ones (gan.io, gan.provenance, gan.tracking, gan.report.layout)
+do not pull in torch.
+"""
+_EXPORTS = {
+    "gan.config": ("ConfigError", "TrainConfig"),
+    "gan.objectives": ("OBJECTIVES", "build_objective"),
+    "gan.models": ("MODELS", "build_models"),
+    "gan.datasets": ("DATASETS", "get_dataset"),
+}
+__all__ = [name for names in _EXPORTS.values() for name in names]
+
+
+def __getattr__(name: str):
+    import importlib
+
+    for module, names in _EXPORTS.items():
+        if name in names:
+            return getattr(importlib.import_module(module), name)
+    raise AttributeError(f"module 'gan' has no attribute {name!r}")

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +22,7 @@ class TrainConfig:
     model: str | None = None  # None: 'toy' for 2-D points, 'dcgan' for images
     steps: int = 1000  # generator iterations
     batch_size: int = 64
-    checkpoint_steps: list[int] = field(default_factory=list)  # empty: only the last step
+    checkpoint_steps: list[int] = field(default_factory=list)  # the last step is always added
     log_every: int = 10  # generator iterations between metrics.csv rows
     resume_every: int = 0  # generator iterations between rolling last.pt checkpoints (0: off)
     data_root: str = "resources/data"
@@ -114,7 +112,8 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         objective = build_objective(cfg.objective, **cfg.objective_overrides())
     except ValueError as err:
         raise ConfigError(f"objective {cfg.objective!r}: {err}") from err
-    resolved = dataclasses.replace(cfg, model=model, checkpoint_steps=sorted(set(steps)),
+    # the last step is always checkpointed: a run's final state is never only in memory
+    resolved = dataclasses.replace(cfg, model=model, checkpoint_steps=sorted(set(steps) | {cfg.steps}),
                                    dataset_options=dict(cfg.dataset_options))
     hp = objective.hyperparameters()
     for key in OBJECTIVE_KEYS:
@@ -126,7 +125,3 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"model {model!r}: {err}") from err
     resolved.z_dim = generator.z_dim
     return resolved
-
-
-def config_hash(values: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -11,7 +11,7 @@ D outputs a logit (GAN) or an unbounded critic value (WGAN). Arguments always go
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import hashlib
 import json
 import logging
 import math
@@ -39,13 +38,13 @@ import os
 import random
 import re
 import sqlite3
-import subprocess
 import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
 
 from gan.io import read_json, write_json
+from gan.provenance import config_hash, git_state
 
 log = logging.getLogger(__name__)
 
@@ -393,30 +392,13 @@ def _tag_value(value: Any) -> str:
     return text if len(text) <= _MAX_TAG_VAL_LENGTH else text[: _MAX_TAG_VAL_LENGTH - 3] + "..."
 
 
-def config_hash(config: Mapping[str, Any]) -> str:
-    """The run's config hash, the same formula as gan.config.config_hash (summary.json "config_hash").
-
-    Repeated here so that importing this module (sync CLI) does not import torch via gan.config.
-    """
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
 @lru_cache(maxsize=8)
 def git_info(repo_dir: str | None = None) -> dict[str, str]:
-    """{"git_commit": sha|"unknown", "git_dirty": "true"|"false"|"unknown"} of the code checkout."""
-    cwd = repo_dir or str(Path(__file__).resolve().parents[1])
+    """{"git_commit": sha|"unknown", "git_dirty": "true"|"false"|"unknown"} of the code checkout, as tags."""
+    state = git_state(repo_dir) if repo_dir else git_state()
+    return {"git_commit": state["commit"] or "unknown",
+            "git_dirty": "unknown" if state["dirty"] is None else str(state["dirty"]).lower()}
 
-    def git(*args: str) -> str | None:
-        try:
-            res = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return res.stdout if res.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain")
-    return {"git_commit": commit.strip() if commit else "unknown",
-            "git_dirty": "unknown" if status is None else str(bool(status.strip())).lower()}
 
 
 def _log_batch_chunks(client, run_id: str, metrics: list = (), params: list = (), tags: list = ()) -> None:

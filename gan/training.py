@@ -21,11 +21,12 @@ import torch
 
 from . import checkpoint as ckpt
 from . import io
-from .config import RESUMABLE_KEYS, ConfigError, TrainConfig, config_hash, resolve
+from .config import RESUMABLE_KEYS, ConfigError, TrainConfig, resolve
 from .datasets import Dataset, get_dataset
 from .models import build_models
 from .objectives import Objective, build_objective, build_optimizer
-from .utils import device_description, git_state, package_versions, seed_everything, select_device
+from .provenance import config_hash, git_state
+from .utils import device_description, package_versions, seed_everything, select_device
 
 log = logging.getLogger("gan.training")
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 import os
 import platform
 import random
-import subprocess
 from importlib import metadata
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -66,18 +63,3 @@ def device_description(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"
     return f"cpu:{platform.processor() or platform.machine()}"
-
-
-def git_state(path: str | Path = ".") -> dict[str, Any]:
-    """Commit and dirty flag of the checkout the workflow runs from (None outside git)."""
-    def git(*args):
-        return subprocess.run(["git", *args], cwd=path, capture_output=True, text=True, timeout=10)
-
-    try:
-        head = git("rev-parse", "HEAD")
-        if head.returncode != 0:
-            return {"commit": None, "dirty": None}
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no").stdout.strip())
-        return {"commit": head.stdout.strip(), "dirty": dirty}
-    except (OSError, subprocess.TimeoutExpired):
-        return {"commit": None, "dirty": None}

@@ -8,9 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, TrainConfig, config_hash, resolve
+from .config import ConfigError, TrainConfig, resolve
 from .datasets import DATASETS, TOY_DATASETS, dataset_shape
 from .objectives import OBJECTIVES
+from .provenance import config_hash
 
 GAUSSIAN_MIXTURES = ("8gaussians", "25gaussians")
 # the protocol variant of each feature space (clean-fid's mode for Inception), as written in reference names

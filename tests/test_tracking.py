@@ -142,11 +142,6 @@ def test_resolve_tracking_uri(tmp_path, monkeypatch):
     assert tracking.default_artifact_location("sqlite:///a.db", tmp_path) == str(tmp_path.resolve() / "mlartifacts")
 
 
-def test_config_hash_matches_summary_formula():
-    config = pytest.importorskip("gan.config")
-    assert tracking.config_hash(CONFIG) == config.config_hash(CONFIG)
-
-
 def test_flatten_params():
     flat = tracking.flatten_params(CONFIG)
     assert flat["model.hidden"] == "64" and flat["betas"] == "[0.5, 0.9]" and flat["lr"] == "0.0001"

@@ -1,12 +1,10 @@
 """Training: determinism, resume after SIGKILL, SIGTERM checkpoint, divergence, learning, bad input."""
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -104,9 +102,11 @@ def test_sigkill_then_resume_is_bitwise_identical(tmp_path):
         assert read_metrics(run / "metrics.csv") == read_metrics(reference / "metrics.csv")
 
 
-def test_sigterm_writes_a_checkpoint_and_exits_nonzero(tmp_path):
+def test_sigterm_checkpoints_exits_143_and_the_retry_equals_an_uninterrupted_run(tmp_path):
+    """What SLURM preemption does: SIGTERM, then Snakemake's retry of the same command."""
+    steps = 400
     run = tmp_path / "run"
-    proc = subprocess.Popen(_cli_train(run, 2000), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(_cli_train(run, steps), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     metrics = run / "metrics.csv"
     while not (metrics.exists() and len(metrics.read_text().splitlines()) > 4):
         time.sleep(0.02)
@@ -114,8 +114,14 @@ def test_sigterm_writes_a_checkpoint_and_exits_nonzero(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err.decode()
     last = ckpt.load(run / "checkpoints" / ckpt.LAST)
-    assert 0 < last["step"] < 2000 and b"SIGTERM" in err
+    assert 0 < last["step"] < steps and b"SIGTERM" in err
     assert not (run / "summary.json").exists()
+
+    subprocess.run(_cli_train(run, steps), check=True, capture_output=True)
+    reference = tmp_path / "reference"
+    subprocess.run(_cli_train(reference, steps), check=True, capture_output=True)
+    assert_same_state(ckpt.load(ckpt.step_path(run, steps)), ckpt.load(ckpt.step_path(reference, steps)))
+    assert read_metrics(run / "metrics.csv") == read_metrics(reference / "metrics.csv")
 
 
 def test_divergence_is_recorded_and_exits_zero(tmp_path):
@@ -130,6 +136,11 @@ def test_divergence_is_recorded_and_exits_zero(tmp_path):
     assert summary["status"] == "diverged" and 1 <= summary["diverged_step"] <= summary["steps_done"] < 200
     assert not ckpt.step_path(run, 200).exists()
     assert summary["versions"]["torch"] and summary["config"]["lr"] == 1e30
+    # downstream stages see the status: samples (and so scores) of later checkpoints are marked missing
+    from gan.sampling import load_samples, sample_checkpoint
+    result = sample_checkpoint(run, 200, 10, 0, tmp_path / "s.npz", tmp_path / "s.png")
+    assert result["status"] == "missing" and "diverged at step" in result["reason"]
+    assert load_samples(tmp_path / "s.npz")["status"] == "missing"
 
 
 def _mean_distance_to_modes(generator, dataset):

@@ -11,6 +11,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ("Snakefile", "config", "workflow", "profiles")
+SMOKE = ("--cores", "2", "--configfile", "config/smoke.yaml")  # the README demo command's arguments
 
 
 def copy_workflow(dst: Path) -> Path:
@@ -18,7 +19,7 @@ def copy_workflow(dst: Path) -> Path:
     for name in WORKFLOW_FILES:
         src = ROOT / name
         if src.is_dir():
-            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
         elif src.exists():
             shutil.copy2(src, dst / name)
     return dst

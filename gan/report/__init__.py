@@ -18,22 +18,23 @@ The metric registry (:data:`METRICS`: display name and direction of every metric
 """
 from __future__ import annotations
 
-from gan.report.aggregate import (METRICS, OBJECTIVE_ORDER, MetricSpec, aggregate_results, collect_runs,
-                                  collect_scores, collect_training, find_run_dirs, is_toy_dataset, metric_spec,
-                                  objective_order, primary_metric)
-from gan.report.tables import make_tables, tables_from_frames
-
-__all__ = [
-    "METRICS", "OBJECTIVE_ORDER", "MetricSpec", "aggregate_results", "collect_runs", "collect_scores",
-    "collect_training", "find_run_dirs", "is_toy_dataset", "metric_spec", "objective_order", "primary_metric",
-    "make_tables", "tables_from_frames", "make_figures", "expected_figures", "PALETTE", "FIGURES",
-]
+# Everything is imported on first use: pandas, scipy and matplotlib are heavy, and the workflow only needs the
+# file layout (gan.report.layout) when it builds its DAG.
+_EXPORTS = {
+    "gan.report.aggregate": ("METRICS", "OBJECTIVE_ORDER", "MetricSpec", "aggregate_results", "collect_runs",
+                             "collect_scores", "collect_training", "find_run_dirs", "is_toy_dataset", "metric_spec",
+                             "objective_order", "primary_metric"),
+    "gan.report.tables": ("make_tables", "tables_from_frames"),
+    "gan.report.figures": ("make_figures", "PALETTE"),
+    "gan.report.layout": ("expected_figures", "FIGURES"),
+}
+__all__ = [name for names in _EXPORTS.values() for name in names]
 
 
 def __getattr__(name: str):
-    # figures pull in matplotlib/seaborn: imported only when asked for
-    if name in ("make_figures", "expected_figures", "PALETTE", "FIGURES"):
-        from gan.report import figures
+    import importlib
 
-        return getattr(figures, name)
+    for module, names in _EXPORTS.items():
+        if name in names:
+            return getattr(importlib.import_module(module), name)
     raise AttributeError(f"module 'gan.report' has no attribute {name!r}")

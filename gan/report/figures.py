@@ -35,6 +35,7 @@ from matplotlib.ticker import FuncFormatter
 from gan.io import save_figure
 from gan.report.aggregate import (OBJECTIVE_ORDER, is_toy_dataset, metric_spec, objective_order, primary_metric,
                                   read_table, write_csv)
+from gan.report.layout import FIGURES, expected_figures  # noqa: F401  (re-exported)
 from gan.report.stats import spearman
 from gan.report.tables import final_step_rows
 
@@ -748,30 +749,6 @@ def plot_final_distribution(scores: pd.DataFrame, out_paths, *, primary=None,
 # --------------------------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------------------------
-
-FIGURES = ("convergence", "critic", "toy", "samples", "distribution")
-
-
-def expected_figures(out_dir: str | Path, datasets: Sequence[str], formats: Sequence[str] = ("pdf", "png"),
-                     which: Sequence[str] = FIGURES) -> list[Path]:
-    """Every file :func:`make_figures` writes for `datasets` (for Snakemake outputs)."""
-    out_dir = Path(out_dir)
-    stems = []
-    if "convergence" in which:
-        stems += ["convergence_steps", "convergence_wallclock"]
-    if "critic" in which:
-        stems += [f"critic_{d}" for d in datasets]
-    if "toy" in which:
-        stems += ["toy_critics"]
-    if "samples" in which:
-        stems += [f"samples_{d}" for d in datasets] + [f"samples_strip_{d}" for d in datasets]
-    if "distribution" in which:
-        stems += ["final_distribution"]
-    paths = [out_dir / f"{s}.{f}" for s in stems for f in formats]
-    if "critic" in which:
-        paths.append(out_dir / "critic_correlation.csv")
-    return paths
-
 
 def make_figures(tables_dir: str | Path, out_dir: str | Path, *, datasets: Sequence[str] | None = None,
                  formats: Sequence[str] = ("pdf", "png"), which: Sequence[str] = FIGURES, primary=None,

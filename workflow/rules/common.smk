@@ -138,7 +138,7 @@ TABLES = ("final_scores", "pairwise", "toy")
 
 
 def figure_files():
-    from gan.report.figures import expected_figures
+    from gan.report.layout import expected_figures
 
     return [str(p) for p in expected_figures(f"{RESULTS}/figures", BENCH.datasets)]
 

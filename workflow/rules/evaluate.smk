@@ -1,5 +1,5 @@
 # Evaluation of every checkpoint: generate samples, score them against the dataset's reference.
-# Both rules share the group 'evaluate', so on a cluster a run's evaluation jobs become one job.
+# Both rules share one group per run, so on a cluster a run's evaluation jobs become one job.
 
 
 rule sample:
@@ -14,7 +14,7 @@ rule sample:
         seed=BENCH.scoring.get("sample_seed", 12345),
         device=BENCH.config.get("device", "auto"),
     group:
-        "evaluate"
+        "evaluate_{dataset}_{objective}_{seed}"
     threads: 1
     resources:
         gpu=uses_gpu,
@@ -34,7 +34,7 @@ rule score:
         seed=BENCH.scoring.get("sample_seed", 12345),
         device=BENCH.config.get("device", "auto"),
     group:
-        "evaluate"
+        "evaluate_{dataset}_{objective}_{seed}"
     threads: 1
     resources:
         gpu=uses_gpu,

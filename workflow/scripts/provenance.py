@@ -5,7 +5,8 @@ sys.stderr = open(snakemake.log[0], "w")
 import datetime
 
 from gan import io
-from gan.utils import git_state, hardware, package_versions
+from gan.provenance import git_state
+from gan.utils import hardware, package_versions
 
 # devices the training jobs actually ran on, from their summaries (the DAG may span machines)
 devices = sorted({io.read_json(p).get("device", "?") for p in snakemake.input.summaries})

@@ -16,5 +16,6 @@ wc = snakemake.wildcards
 path = compute_reference(wc.dataset, wc.extractor, snakemake.output[0], data_root=snakemake.params.data_root,
                          split=wc.split, mode=wc.mode, n_real=int(wc.n),
                          weights_path=snakemake.input.get("weights"), device=snakemake.params.device,
-                         num_workers=0, dataset_options=snakemake.params.options, overwrite=True)
+                         num_workers=snakemake.threads - 1, dataset_options=snakemake.params.options,
+                         overwrite=True)
 print(f"reference statistics: {path}", file=sys.stderr)

@@ -18,5 +18,6 @@ weights = {k.removeprefix("weights_"): v for k, v in inputs.items() if k.startsw
 wc = snakemake.wildcards
 result = score_checkpoint(snakemake.input.samples, references, snakemake.output[0], weights=weights,
                           device=snakemake.params.device, seed=snakemake.params.seed, dataset=wc.dataset,
-                          objective=wc.objective, run_seed=int(wc.seed), step=int(wc.step), num_workers=0)
+                          objective=wc.objective, run_seed=int(wc.seed), step=int(wc.step),
+                          num_workers=snakemake.threads - 1)  # clean-fid's loader: the job's other threads
 print(result, file=sys.stderr)
