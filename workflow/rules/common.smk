@@ -35,19 +35,15 @@ def run_dir(wildcards):
 
 
 def tracking_store_marker():
-    return [f"{RESULTS}/mlflow/store.json"] if MLFLOW.get("enabled", True) else []
+    # ancient(): the store must exist before training starts, but re-creating it (e.g. a renamed experiment,
+    # read from the marker by the job) never makes Snakemake retrain
+    return ancient(f"{RESULTS}/mlflow/store.json") if MLFLOW.get("enabled", True) else []
 
 
 def tracking_params(wildcards):
-    # only config values: the URI itself is resolved in the job (MLFLOW_TRACKING_URI may change between
-    # invocations without making Snakemake rerun training)
-    return {
-        "enabled": MLFLOW.get("enabled", True),
-        "tracking_uri": MLFLOW.get("tracking_uri"),
-        "experiment": config["experiment"],
-        "results_dir": RESULTS,
-        "config_hash": BENCH.config_hash(),
-    }
+    # nothing that changes with the grid (seeds, objectives): a new seed must not rerun the existing runs.
+    # The URI is resolved in the job, where MLFLOW_TRACKING_URI wins.
+    return {"enabled": MLFLOW.get("enabled", True), "tracking_uri": MLFLOW.get("tracking_uri"), "results_dir": RESULTS}
 
 
 def tracking_outputs():

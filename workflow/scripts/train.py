@@ -21,11 +21,11 @@ cfg = config_from_dict(snakemake.params.settings)
 tracking = snakemake.params.tracking
 callbacks = []
 if tracking["enabled"]:
-    from gan.tracking import MlflowCallback, resolve_tracking_uri
+    from gan.tracking import MlflowCallback, read_store_marker, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking["tracking_uri"], tracking["results_dir"])
-    callbacks.append(MlflowCallback(uri, tracking["experiment"], cfg.dataset, cfg.objective, cfg.seed,
-                                    extra_tags={"benchmark_config_hash": tracking["config_hash"]},
+    experiment = read_store_marker(snakemake.input.tracking)["experiment_name"]
+    callbacks.append(MlflowCallback(uri, experiment, cfg.dataset, cfg.objective, cfg.seed,
                                     snakemake_rule=snakemake.rule))
 try:
     train(cfg, snakemake.params.run_dir, callbacks=callbacks)
