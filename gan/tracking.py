@@ -576,7 +576,7 @@ class MlflowCallback:
 
     def __init__(self, uri: str, experiment_name: str, dataset: str, objective: str, seed: int,
                  extra_tags: Mapping[str, Any] | None = None, snakemake_rule: str | None = None,
-                 artifact_location: str | None = None, http_timeout_s: int = 5,
+                 artifact_location: str | None = None, http_timeout_s: int = 20,
                  lock_attempts: int = 4) -> None:
         self.uri = uri
         self.experiment_name = experiment_name
