@@ -69,8 +69,9 @@ def save_npz(path: str | os.PathLike, **arrays: Any) -> None:
 def torch_save(obj: Any, path: str | os.PathLike) -> None:
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    # through a file object: given a path, torch records the (random) temp file's name inside the archive
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(obj, fh)
 
 
 def save_figure(fig: Any, path: str | os.PathLike, **kwargs: Any) -> None:

@@ -1,4 +1,5 @@
 import logging
+import os
 import sys
 
 # appended, so the log of a preempted attempt stays above the one of its resumption
@@ -9,6 +10,8 @@ from gan.gpu import claim_gpu
 
 # before anything initialises CUDA: one free GPU for this job (a no-op under SLURM or without GPUs)
 gpu_claim = claim_gpu() if snakemake.resources.gpu else None
+logging.info("job environment: SLURM_JOB_ID=%s CUDA_VISIBLE_DEVICES=%s", os.environ.get("SLURM_JOB_ID", ""),
+             os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"))
 
 import torch
 
