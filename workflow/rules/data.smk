@@ -35,7 +35,7 @@ rule train_classifier:
         model=f"{RESULTS}/reference/{{dataset}}/classifier.pt",
     params:
         data_root=f"{BENCH.resources_dir}/data",
-        epochs=BENCH.scoring.get("classifier_epochs", 5),
+        epochs=BENCH.scoring.get("classifier_epochs", 20),
         options=dataset_options,
         device=BENCH.config.get("device", "auto"),
     threads: 1
