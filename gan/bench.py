@@ -9,7 +9,7 @@ import time
 import torch
 
 from .config import TrainConfig, resolve
-from .datasets import get_dataset
+from .datasets import TOY_DATASETS, get_dataset
 from .training import TensorBatches, ToyBatches, build_trainer, configure_backend
 from .utils import device_description, seed_everything, select_device
 
@@ -80,7 +80,7 @@ def run_bench(dataset: str, model: str | None, objectives: list[str], steps: int
               compare_dataloader: bool = True, **overrides) -> list[dict]:
     """Generator iterations per second for each objective; with the DataLoader loop beside it for images."""
     dev = select_device(device)
-    toy = dataset in ("8gaussians", "25gaussians", "swissroll")
+    toy = dataset in TOY_DATASETS
     images = None if toy else bench_images(dataset)
     config_dataset = dataset.removesuffix("-shaped")
     results = []

@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, TrainConfig, resolve
-from .datasets import DATASETS, TOY_DATASETS, dataset_shape
+from .datasets import DATASETS, dataset_shape
 from .objectives import OBJECTIVES
 from .provenance import config_hash
 
-GAUSSIAN_MIXTURES = ("8gaussians", "25gaussians")
 # the protocol variant of each feature space (clean-fid's mode for Inception), as written in reference names
 EXTRACTOR_MODES = {
     "inception": lambda bench: bench.scoring.get("fid_mode", "clean"),
@@ -85,9 +84,6 @@ class BenchmarkConfig:
         every = spec.get("checkpoint_every", steps)
         return sorted(set(range(every, steps + 1, every)) | {steps})
 
-    def final_step(self, dataset: str) -> int:
-        return self.config["datasets"][dataset]["train"]["steps"]
-
     def train_config(self, dataset: str, objective: str, seed: int) -> TrainConfig:
         spec = self.config["datasets"][dataset]
         values: dict[str, Any] = dict(spec["train"])
@@ -126,7 +122,7 @@ class BenchmarkConfig:
         return config_hash(self.config)
 
 
-__all__ = ["BenchmarkConfig", "score_checkpoint", "GAUSSIAN_MIXTURES", "TOY_DATASETS"]
+__all__ = ["BenchmarkConfig", "score_checkpoint"]
 
 
 def score_checkpoint(samples: str | Path, references: dict[str, str], out_json: str | Path, *,

@@ -75,10 +75,6 @@ def uses_gpu(wildcards):
     return int(BENCH.is_images(wildcards.dataset))
 
 
-def checkpoint_steps(dataset):
-    return BENCH.checkpoint_steps(dataset)
-
-
 def dataset_options(wildcards):
     return BENCH.config["datasets"][wildcards.dataset]["train"].get("dataset_options", {})
 

@@ -12,7 +12,7 @@ rule prepare_data:
         f"{RESULTS}/data/{{dataset}}.prepared.json",
     params:
         data_root=f"{BENCH.resources_dir}/data",
-        options=lambda wc: BENCH.config["datasets"][wc.dataset]["train"].get("dataset_options", {}),
+        options=dataset_options,
     log:
         f"{RESULTS}/logs/prepare_data/{{dataset}}.log",
     script:
