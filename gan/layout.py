@@ -1,0 +1,184 @@
+"""Where every file of a benchmark lives: the one owner of docs/CONTRACTS.md's layout.
+
+Rules, scripts, metrics, report and tracking ask this module for paths; nothing else spells them out. It imports
+nothing heavy, so the DAG can use it at build time. Called with Snakemake wildcards (``"{dataset}"``) the same
+functions return the rules' patterns, so a rule's pattern and a job's concrete path cannot drift apart.
+
+Identity (dataset entry, objective entry, run seed, step) travels as data (params, file contents): nothing
+parses it back out of a path.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+#: every table the tables stage writes, each as .csv, .md and .tex
+TABLES = ("final_scores", "pairwise", "toy")
+TABLE_FORMATS = ("csv", "md", "tex")
+#: the tidy tables the aggregate stage writes (CSV)
+AGGREGATES = ("scores", "training", "runs")
+FIGURE_FORMATS = ("pdf", "png")
+
+
+def step_name(step: int | str) -> str:
+    """`step0000100` for 100; a Snakemake wildcard string ("{step}") or an already padded string passes through."""
+    return f"step{step:07d}" if isinstance(step, int) else f"step{step}"
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The files of one run folder (the same whether the DAG or `python -m gan train --run-dir` made it)."""
+
+    dir: Path
+
+    def __init__(self, run_dir: str | Path):
+        object.__setattr__(self, "dir", Path(run_dir))
+
+    @property
+    def summary(self) -> Path:
+        return self.dir / "summary.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.dir / "metrics.csv"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.dir / "checkpoints"
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.checkpoints / "last.pt"
+
+    def checkpoint(self, step: int | str) -> Path:
+        return self.checkpoints / f"{step_name(step)}.pt"
+
+    def samples(self, step: int | str) -> Path:
+        return self.dir / "samples" / f"{step_name(step)}.npz"
+
+    def picture(self, step: int | str) -> Path:
+        return self.dir / "samples" / f"{step_name(step)}.png"
+
+    def scores(self, step: int | str) -> Path:
+        return self.dir / "scores" / f"{step_name(step)}.json"
+
+    def critic_grid(self, step: int | str) -> Path:
+        """The critic's values over the plane at a checkpoint (toy data), for the critic figures."""
+        return self.dir / "critic" / f"{step_name(step)}.npz"
+
+    def stored_steps(self) -> dict[int, Path]:
+        """Numbered checkpoints on disk: {step: path}."""
+        out = {}
+        for p in self.checkpoints.glob("step*.pt") if self.checkpoints.is_dir() else ():
+            digits = p.stem[len("step"):]
+            if digits.isdigit():
+                out[int(digits)] = p
+        return dict(sorted(out.items()))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The folders of one benchmark: `root` (results) and `resources` (downloads)."""
+
+    root: str = "results"
+    resources: str = "resources"
+
+    # --- data --------------------------------------------------------------------------------------------------
+    @property
+    def downloads(self) -> str:
+        """Raw files as their publishers ship them (torchvision's layout), fetched once by `prepare_data`."""
+        return f"{self.resources}/data"
+
+    def prepared(self, dataset: str) -> str:
+        """The prepared dataset (tensors of both splits + the dataset's description) every job reads."""
+        return f"{self.root}/data/{dataset}.pt"
+
+    # --- runs --------------------------------------------------------------------------------------------------
+    def run_dir(self, dataset: str, objective: str, seed: int | str) -> str:
+        return f"{self.root}/runs/{dataset}/{objective}/seed{seed}"
+
+    def run(self, dataset: str, objective: str, seed: int | str) -> RunFiles:
+        return RunFiles(self.run_dir(dataset, objective, seed))
+
+    # --- references and feature extractors ---------------------------------------------------------------------
+    def reference(self, dataset: str, extractor: str, mode: str, split: str, n_real: int | str,
+                  eval_seed: int | str) -> str:
+        """Real-data statistics; every parameter of the protocol is in the name."""
+        return f"{self.root}/reference/{dataset}/{extractor}_{mode}_{split}_{n_real}_s{eval_seed}.npz"
+
+    def classifier(self, dataset: str) -> str:
+        """The dataset's own classifier (a feature extractor trained on its labels)."""
+        return f"{self.root}/reference/{dataset}/classifier.pt"
+
+    # --- aggregates, tables, figures ---------------------------------------------------------------------------
+    def aggregate(self, name: str) -> str:
+        if name not in AGGREGATES:
+            raise ValueError(f"unknown aggregate table {name!r}; valid: {', '.join(AGGREGATES)}")
+        return f"{self.root}/tables/{name}.csv"
+
+    def table(self, name: str, fmt: str) -> str:
+        return f"{self.root}/tables/{name}.{fmt}"
+
+    def tables(self, names: Sequence[str] = TABLES) -> list[str]:
+        return [self.table(n, f) for n in names for f in TABLE_FORMATS]
+
+    def figure(self, stem: str, fmt: str) -> str:
+        return f"{self.root}/figures/{stem}.{fmt}"
+
+    def figures(self, datasets: Iterable[str], toy_datasets: Iterable[str] = ()) -> list[str]:
+        """Every figure file of the figures stage (both formats), plus the critic-correlation table."""
+        return [self.figure(s, f) for s in figure_stems(datasets, toy_datasets) for f in FIGURE_FORMATS] + [
+            self.critic_correlation]
+
+    @property
+    def critic_correlation(self) -> str:
+        return f"{self.root}/figures/critic_correlation.csv"
+
+    # --- provenance, tracking, logs ----------------------------------------------------------------------------
+    @property
+    def provenance(self) -> str:
+        return f"{self.root}/provenance.json"
+
+    @property
+    def mlflow_db(self) -> str:
+        return f"{self.root}/mlflow.db"
+
+    @property
+    def mlflow_artifacts(self) -> str:
+        return f"{self.root}/mlartifacts"
+
+    @property
+    def mlflow_synced(self) -> str:
+        return f"{self.root}/mlflow/synced.json"
+
+    def log(self, stage: str, *parts: str) -> str:
+        return f"{self.root}/logs/{stage}" + ("/" + "/".join(parts) if parts else "") + ".log"
+
+    def benchmark(self, stage: str, *parts: str) -> str:
+        return f"{self.root}/benchmarks/{stage}" + ("/" + "/".join(parts) if parts else "") + ".tsv"
+
+
+def figure_stems(datasets: Iterable[str], toy_datasets: Iterable[str] = ()) -> list[str]:
+    """The figure families: global ones, one per dataset, and the critic surfaces of the toy datasets."""
+    datasets = list(datasets)
+    toy = [d for d in datasets if d in set(toy_datasets)]
+    stems = ["convergence_steps", "convergence_wallclock", "final_distribution"]
+    stems += [f"critic_{d}" for d in datasets]
+    stems += [f"samples_{d}" for d in datasets] + [f"samples_strip_{d}" for d in datasets]
+    if toy:
+        stems.append("toy_critics")
+    return stems
+
+
+#: caption file of each figure family (workflow/report/{family}.rst), longest prefix first
+FIGURE_FAMILIES = ("samples_strip", "convergence_steps", "convergence_wallclock", "critic_correlation",
+                   "toy_critics", "final_distribution", "samples", "critic")
+
+
+def figure_family(path: str | Path) -> str:
+    stem = Path(path).stem
+    for family in FIGURE_FAMILIES:
+        if stem.startswith(family):
+            return family
+    raise ValueError(f"no figure family for {path}")
