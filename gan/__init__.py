@@ -19,3 +19,9 @@ def __getattr__(name: str):
         if name in names:
             return getattr(importlib.import_module(module), name)
     raise AttributeError(f"module 'gan' has no attribute {name!r}")
+
+
+# registrations from files outside the package (GAN_BENCH_PLUGINS, set by the DAG for its jobs)
+from .plugins import load_from_env as _load_plugins  # noqa: E402
+
+_load_plugins()

@@ -9,7 +9,7 @@ import time
 import torch
 
 from .config import TrainConfig, resolve
-from .datasets import TOY_DATASETS, get_dataset
+from .datasets import dataset_spec, get_dataset
 from .training import TensorBatches, ToyBatches, build_trainer, configure_backend
 from .utils import device_description, seed_everything, select_device
 
@@ -56,8 +56,7 @@ def _dataloader_batches(images_uint8: torch.Tensor, batch_size: int, seed: int, 
 def bench_images(dataset: str) -> torch.Tensor:
     """Real images when they are on disk (digits always is); 'mnist-shaped' random data otherwise."""
     if dataset.endswith("-shaped"):
-        from .datasets import IMAGE_SHAPES
-        shape = IMAGE_SHAPES[dataset.removesuffix("-shaped")]
+        shape = dataset_spec(dataset.removesuffix("-shaped")).shape
         return torch.randint(0, 256, (10_000, *shape), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
     return get_dataset(dataset).images_uint8()
 
@@ -80,7 +79,7 @@ def run_bench(dataset: str, model: str | None, objectives: list[str], steps: int
               compare_dataloader: bool = True, **overrides) -> list[dict]:
     """Generator iterations per second for each objective; with the DataLoader loop beside it for images."""
     dev = select_device(device)
-    toy = dataset in TOY_DATASETS
+    toy = dataset_spec(dataset.removesuffix("-shaped")).kind == "points"
     images = None if toy else bench_images(dataset)
     config_dataset = dataset.removesuffix("-shaped")
     results = []
@@ -96,7 +95,7 @@ def run_bench(dataset: str, model: str | None, objectives: list[str], steps: int
             feeds["in-memory"] = TensorBatches(from_uint8(images), batch_size, seed, dev).next
             if compare_dataloader:
                 feeds["dataloader"] = _dataloader_batches(images, batch_size, seed, dev, num_workers)
-        row = {"dataset": dataset, "model": cfg.model, "objective": objective, "n_critic": cfg.n_critic,
+        row = {"dataset": dataset, "model": cfg.model, "objective": objective, "n_critic": cfg.hyperparameters["n_critic"],
                "batch_size": batch_size, "device": device_description(dev), "steps": steps}
         for feed, next_batch in feeds.items():
             seed_everything(seed)

@@ -6,7 +6,6 @@ tensors and plain Python values: RNG states are converted to those.
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,14 +13,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from .layout import RunFiles
+
 from . import io
 from .config import config_from_dict
 from .models import ModelConfig, build_models
 
 FORMAT = "gan-bench-checkpoint"
 VERSION = 1
-STEP_FILE = re.compile(r"^step(\d+)\.pt$")
-LAST = "last.pt"
 
 
 class CheckpointError(RuntimeError):
@@ -29,7 +28,7 @@ class CheckpointError(RuntimeError):
 
 
 def step_path(run_dir: str | Path, step: int) -> Path:
-    return Path(run_dir) / "checkpoints" / f"step{step:07d}.pt"
+    return RunFiles(run_dir).checkpoint(step)
 
 
 def capture_rng_state() -> dict[str, Any]:
@@ -73,20 +72,13 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
 
 def list_checkpoints(run_dir: str | Path) -> dict[int, Path]:
     """Configured-step checkpoints of a run, by step."""
-    folder = Path(run_dir) / "checkpoints"
-    found = {}
-    if folder.is_dir():
-        for p in folder.iterdir():
-            m = STEP_FILE.match(p.name)
-            if m:
-                found[int(m.group(1))] = p
-    return found
+    return RunFiles(run_dir).stored_steps()
 
 
 def latest(run_dir: str | Path, max_step: int) -> tuple[int, Path] | None:
     """The checkpoint to resume from: the furthest one at or before max_step (rolling last.pt included)."""
     candidates = {s: p for s, p in list_checkpoints(run_dir).items() if s <= max_step}
-    last = Path(run_dir) / "checkpoints" / LAST
+    last = RunFiles(run_dir).last_checkpoint
     if last.exists():
         step = int(load(last)["step"])
         if step <= max_step and step > max(candidates, default=-1):

@@ -5,9 +5,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from .datasets import DATASETS, TOY_DATASETS, dataset_shape
+from .datasets import DATASETS, dataset_spec
 from .models import CRITIC_NORMS, MODELS, ModelConfig, build_models
-from .objectives import build_objective
+from .objectives import OBJECTIVES, build_objective
 
 
 class ConfigError(ValueError):
@@ -16,29 +16,27 @@ class ConfigError(ValueError):
 
 @dataclass
 class TrainConfig:
-    dataset: str
-    objective: str
-    seed: int = 0
-    model: str | None = None  # None: 'toy' for 2-D points, 'dcgan' for images
+    dataset: str  # a registered dataset (gan.datasets)
+    objective: str  # a registered objective (gan.objectives)
+    seed: int = 0  # the run seed: initial weights, noise, batches
+    # names of the benchmark's grid entries (run identity in files, tables, MLflow); None: the registered names
+    dataset_entry: str | None = None
+    objective_entry: str | None = None
+    model: str | None = None  # None: the dataset's default ('toy' for 2-D points, 'dcgan' for images)
     steps: int = 1000  # generator iterations
     batch_size: int = 64
     checkpoint_steps: list[int] = field(default_factory=list)  # the last step is always added
     log_every: int = 10  # generator iterations between metrics.csv rows
     resume_every: int = 0  # generator iterations between rolling last.pt checkpoints (0: off)
     data_root: str = "resources/data"
-    dataset_options: dict[str, Any] = field(default_factory=dict)  # e.g. folder: path, image_size, channels
+    prepared_data: str | None = None  # the DAG's prepared tensor file; None: decode the raw files
+    dataset_options: dict[str, Any] = field(default_factory=dict)  # the dataset's own options (its fields)
     # model
     z_dim: int | None = None
     width: int | None = None
     critic_norm: str = "none"
-    # objective hyper-parameters; None keeps the objective's paper default
-    optimizer: str | None = None
-    lr: float | None = None
-    betas: list[float] | None = None
-    n_critic: int | None = None
-    critic_boost: bool | None = None
-    clip_value: float | None = None
-    gp_lambda: float | None = None
+    # objective hyper-parameters (the objective's own fields); unset keys keep its paper defaults
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
     # device
     device: str = "auto"
     deterministic: bool = False
@@ -46,25 +44,27 @@ class TrainConfig:
     bf16: bool = False
     compile: bool = False
 
-    def objective_overrides(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in OBJECTIVE_KEYS}
+    @property
+    def dataset_name(self) -> str:
+        """The run's dataset as the benchmark names it."""
+        return self.dataset_entry or self.dataset
+
+    @property
+    def objective_name(self) -> str:
+        return self.objective_entry or self.objective
 
     def model_config(self) -> ModelConfig:
-        shape = dataset_shape(self.dataset, **self.dataset_options)
-        return ModelConfig(name=self.model or default_model(self.dataset), data_shape=shape, z_dim=self.z_dim,
+        spec = dataset_spec(self.dataset, **self.dataset_options)
+        return ModelConfig(name=self.model or spec.default_model, data_shape=spec.shape, z_dim=self.z_dim,
                            width=self.width, critic_norm=self.critic_norm)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-OBJECTIVE_KEYS = ("optimizer", "lr", "betas", "n_critic", "critic_boost", "clip_value", "gp_lambda")
+MODEL_KEYS = ("model", "z_dim", "width", "critic_norm")
 # settings that may change between a checkpoint and its resumption without changing the result
-RESUMABLE_KEYS = ("steps", "checkpoint_steps", "resume_every", "data_root", "device", "compile")
-
-
-def default_model(dataset: str) -> str:
-    return "toy" if dataset in TOY_DATASETS else "dcgan"
+RESUMABLE_KEYS = ("steps", "checkpoint_steps", "resume_every", "data_root", "prepared_data", "device", "compile")
 
 
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:
@@ -84,15 +84,22 @@ def _positive_int(cfg: TrainConfig, key: str, allow_zero: bool = False) -> None:
         raise ConfigError(f"{key} must be a {'non-negative' if allow_zero else 'positive'} integer, got {value!r}")
 
 
-def resolve(cfg: TrainConfig) -> TrainConfig:
+def resolve(cfg: TrainConfig, build: bool = True) -> TrainConfig:
     """Validate every setting and fill in the defaults (objective hyper-parameters, model, checkpoint steps).
 
-    Builds the models on the CPU once, so an architecture the objective refuses (BatchNorm in a WGAN-GP critic)
-    fails here, before any data is loaded.
+    With `build`, the models are built on the CPU once, so an architecture the objective refuses (BatchNorm in a
+    WGAN-GP critic) fails here, before any data is loaded.
     """
     if cfg.dataset not in DATASETS:
         raise ConfigError(f"dataset: unknown dataset {cfg.dataset!r}; valid names: {', '.join(sorted(DATASETS))}")
-    model = cfg.model or default_model(cfg.dataset)
+    try:
+        spec = dataset_spec(cfg.dataset, **cfg.dataset_options)
+    except ValueError as err:
+        raise ConfigError(f"dataset_options: {err}") from None
+    if cfg.objective not in OBJECTIVES:
+        raise ConfigError(f"objective: unknown objective {cfg.objective!r}; valid names: "
+                          f"{', '.join(sorted(OBJECTIVES))}")
+    model = cfg.model or spec.default_model
     if model not in MODELS:
         raise ConfigError(f"model: unknown model {model!r}; valid names: {', '.join(sorted(MODELS))}")
     if cfg.critic_norm not in CRITIC_NORMS:
@@ -102,26 +109,29 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     for key in ("steps", "batch_size", "log_every"):
         _positive_int(cfg, key)
     _positive_int(cfg, "resume_every", allow_zero=True)
-    steps = list(cfg.checkpoint_steps) or [cfg.steps]
+    given = cfg.checkpoint_steps
+    steps = ([given] if isinstance(given, int) else list(given or [])) or [cfg.steps]
     for s in steps:
         if isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= cfg.steps:
             raise ConfigError(f"checkpoint_steps: {s!r} is outside the run (1..steps={cfg.steps})")
     if cfg.device not in ("auto", "cpu", "cuda") and not str(cfg.device).startswith("cuda:"):
         raise ConfigError(f"device: {cfg.device!r}; valid: auto, cpu, cuda, cuda:N")
     try:
-        objective = build_objective(cfg.objective, **cfg.objective_overrides())
+        objective = build_objective(cfg.objective, **dict(cfg.hyperparameters or {}))
     except ValueError as err:
-        raise ConfigError(f"objective {cfg.objective!r}: {err}") from err
+        raise ConfigError(f"objective {cfg.objective!r}: {err}") from None
+    if cfg.compile and objective.double_backward:
+        raise ConfigError(f"compile: objective {cfg.objective!r} differentiates through the critic's gradient "
+                          "(double backward), which torch.compile cannot trace; set compile: false")
     # the last step is always checkpointed: a run's final state is never only in memory
     resolved = dataclasses.replace(cfg, model=model, checkpoint_steps=sorted(set(steps) | {cfg.steps}),
-                                   dataset_options=dict(cfg.dataset_options))
-    hp = objective.hyperparameters()
-    for key in OBJECTIVE_KEYS:
-        setattr(resolved, key, hp[key])
-    try:
-        generator, critic = build_models(resolved.model_config())
-        objective.check_critic(critic)
-    except ValueError as err:
-        raise ConfigError(f"model {model!r}: {err}") from err
-    resolved.z_dim = generator.z_dim
+                                   dataset_options=spec.options() if cfg.dataset_options else {},
+                                   hyperparameters=objective.hyperparameters())
+    if build:
+        try:
+            generator, critic = build_models(resolved.model_config())
+            objective.check_critic(critic)
+        except ValueError as err:
+            raise ConfigError(f"model {model!r}: {err}") from None
+        resolved.z_dim = generator.z_dim
     return resolved

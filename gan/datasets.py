@@ -1,34 +1,50 @@
-"""Datasets, one registry: toy 2-D distributions sampled on the fly, and image sets held in memory.
+"""Datasets, one registry: each registered dataset is one class that describes itself.
 
-Every image set is returned as one float tensor scaled to [-1, 1] (N, C, H, W), so training can keep it on the
-device and draw batches by index; there are no per-sample Python transforms in the training loop.
+A registration (`@register_dataset` on a `DatasetSpec` subclass) carries its kind ("points" | "images"), its
+options as dataclass fields (a folder's path, an image size), its sample shape as a function of those options,
+its raw files and checksums and how to prepare them, its classes, and for mixtures its centres and std. The
+config, the DAG, the models, the metrics and the report ask the registration; nothing keeps a side table.
+
+Toy distributions are sampled on the fly. Image sets are held in memory as one float tensor scaled to [-1, 1]
+(N, C, H, W), so training can keep it on the device and draw batches by index. `prepare_dataset` writes both
+splits of an image set once into a tensor file (the DAG's `prepare_data` rule); every later job reads that file
+instead of decoding the raw files again.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import torch
 
-DATASETS: dict[str, Callable[..., "Dataset"]] = {}
+KINDS = ("points", "images")
+SPLITS = ("train", "test")
+PREPARED_FORMAT = 1
 
-
-def register_dataset(name: str):
-    def wrap(fn):
-        DATASETS[name] = fn
-        return fn
-    return wrap
+DATASETS: dict[str, type["DatasetSpec"]] = {}
 
 
 class DatasetNotFound(FileNotFoundError):
     """The files of a dataset are not on disk and may not be downloaded here."""
 
 
+def register_dataset(cls: type["DatasetSpec"]) -> type["DatasetSpec"]:
+    """Register a dataset class (its `name`, `kind` and options as dataclass fields)."""
+    if "__dataclass_fields__" not in cls.__dict__:  # options are fields whether or not the author decorated
+        cls = dataclass(frozen=True)(cls)
+    if getattr(cls, "kind", None) not in KINDS:
+        raise ValueError(f"dataset {cls.__name__}: kind must be one of {KINDS}, got {getattr(cls, 'kind', None)!r}")
+    DATASETS[cls.name] = cls
+    return cls
+
+
 @dataclass
 class Dataset:
+    """Loaded data of one split: image tensors, or a sampler for a toy distribution."""
     name: str
     kind: str  # "points" or "images"
     shape: tuple[int, ...]
@@ -64,191 +80,434 @@ def from_uint8(images: torch.Tensor) -> torch.Tensor:
     return images.float().div(127.5).sub(1.0)
 
 
-def get_dataset(name: str, data_root: str | Path = "resources/data", split: str = "train",
-                download: bool = False, **options) -> Dataset:
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A registered dataset with its options (the dataclass fields). Subclasses set the class attributes."""
+    name: ClassVar[str]
+    kind: ClassVar[str]
+    default_model: ClassVar[str]
+    default_extractor: ClassVar[str]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    @property
+    def num_classes(self) -> int | None:
+        return None
+
+    def files(self) -> list[tuple[str, str | None]]:
+        """Raw files as (path relative to the download folder, md5 or None) that `prepare` fetches/verifies."""
+        return []
+
+    def prepare(self, downloads: Path, download: bool = True) -> list[Path]:
+        """Fetch and verify the raw files once (network only here). Returns the files checked."""
+        return []
+
+    def load(self, downloads: Path, split: str = "train", download: bool = False) -> Dataset:
+        raise NotImplementedError
+
+    def options(self) -> dict[str, Any]:
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    def describe(self) -> dict[str, Any]:
+        """What the registration says about itself (recorded in prepared files, references and MLflow)."""
+        return {"dataset": self.name, "kind": self.kind, "shape": list(self.shape), "options": self.options(),
+                "num_classes": self.num_classes, "default_model": self.default_model,
+                "default_extractor": self.default_extractor}
+
+
+def _plain(value):
+    return str(value) if isinstance(value, Path) else value
+
+
+def dataset_spec(name: str, **options) -> DatasetSpec:
+    """The registered dataset `name` with `options`; unknown names and options name the valid ones."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))}")
-    if split not in ("train", "test"):
-        raise ValueError(f"unknown split {split!r} for dataset {name!r}; valid: train, test")
-    return DATASETS[name](data_root=Path(data_root), split=split, download=download, **options)
+    cls = DATASETS[name]
+    valid = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(f"dataset {name!r} has no option(s) {', '.join(unknown)}; valid: "
+                         f"{', '.join(valid) or '(none)'}")
+    try:
+        return cls(**options)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"dataset {name!r}: {err}") from None
+
+
+def get_dataset(name: str, data_root: str | Path = "resources/data", split: str = "train",
+                download: bool = False, prepared: str | Path | None = None, **options) -> Dataset:
+    """One split of dataset `name`: from the prepared tensor file when given, else from the raw files."""
+    spec = dataset_spec(name, **options)
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r} for dataset {name!r}; valid: {', '.join(SPLITS)}")
+    if prepared is not None:
+        return load_prepared(prepared, split, expect=spec)
+    return spec.load(Path(data_root), split, download)
 
 
 def dataset_shape(name: str, **options) -> tuple[int, ...]:
     """Shape of one sample without loading the data (used to validate configs before any work)."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))}")
-    if name in TOY_DATASETS:
-        return (2,)
-    if name == "folder":
-        return (int(options.get("channels", 3)), int(options.get("image_size", 32)), int(options.get("image_size", 32)))
-    return IMAGE_SHAPES[name]
+    return dataset_spec(name, **options).shape
+
+
+# --- prepared files: what the DAG's prepare_data writes and every later job reads ----------------------------
+
+def prepare_dataset(spec: DatasetSpec, downloads: str | Path, out_path: str | Path) -> dict[str, Any]:
+    """Fetch/verify the raw files, decode both splits once and write them as one tensor file (atomically)."""
+    from .io import torch_save
+
+    downloads = Path(downloads)
+    files = spec.prepare(downloads, download=True)
+    payload: dict[str, Any] = {"format": PREPARED_FORMAT, "description": spec.describe(),
+                               "files": [str(f) for f in files], "splits": {}}
+    if spec.kind == "images":
+        for split in SPLITS:
+            ds = spec.load(downloads, split, download=False)
+            payload["splits"][split] = {"images": ds.images_uint8(), "labels": ds.labels}
+    torch_save(payload, out_path)
+    return {**spec.describe(), "sizes": {s: len(v["images"]) for s, v in payload["splits"].items()}}
+
+
+def load_prepared(path: str | Path, split: str = "train", expect: DatasetSpec | None = None) -> Dataset:
+    path = Path(path)
+    if not path.exists():
+        raise DatasetNotFound(f"prepared dataset {path} not found; run the Snakemake rule prepare_data "
+                              f"(or `python -m gan prepare`) first")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    desc = payload["description"]
+    spec = dataset_spec(desc["dataset"], **desc["options"])
+    if expect is not None and spec != expect:
+        raise ValueError(f"prepared dataset {path} holds {desc['dataset']} {desc['options']}, "
+                         f"not {expect.name} {expect.options()}")
+    if spec.kind == "points":
+        return spec.load(Path("."), split)
+    data = payload["splits"][split]
+    return _image_dataset(spec, data["images"], data["labels"])
 
 
 # --- toy distributions (WGAN-GP reference script gan_toy.py) -------------------------------------------------
 
-def _mixture(centers: np.ndarray, std: float, scale: float, name: str) -> Dataset:
-    centers_t = torch.tensor(centers / scale, dtype=torch.float32)
-    scaled_std = std / scale
+@dataclass(frozen=True)
+class PointsSpec(DatasetSpec):
+    kind: ClassVar[str] = "points"
+    default_model: ClassVar[str] = "toy"
+    default_extractor: ClassVar[str] = "points"
 
-    def sampler(n: int, generator: torch.Generator) -> torch.Tensor:
-        idx = torch.randint(len(centers_t), (n,), generator=generator)
-        noise = torch.randn(n, 2, generator=generator) * std
-        # gan_toy.py adds the noise to the unscaled centre, then divides the point by the scale
-        return centers_t[idx] + noise / scale
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (2,)
 
-    return Dataset(name=name, kind="points", shape=(2,), sampler=sampler, centers=centers_t, std=scaled_std)
+    def sampler(self) -> Callable[[int, torch.Generator], torch.Tensor]:
+        raise NotImplementedError
 
-
-@register_dataset("8gaussians")
-def eight_gaussians(**_) -> Dataset:
-    angles = np.arange(8) * np.pi / 4
-    centers = 2.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    return _mixture(centers, std=0.02, scale=1.414, name="8gaussians")
+    def load(self, downloads: Path, split: str = "train", download: bool = False) -> Dataset:
+        return Dataset(name=self.name, kind="points", shape=self.shape, sampler=self.sampler())
 
 
-@register_dataset("25gaussians")
-def twenty_five_gaussians(**_) -> Dataset:
-    grid = np.array([-4, -2, 0, 2, 4], dtype=np.float64)
-    centers = np.array([(x, y) for x in grid for y in grid])
-    return _mixture(centers, std=0.05, scale=2.828, name="25gaussians")
+@dataclass(frozen=True)
+class GaussianMixture(PointsSpec):
+    """Isotropic gaussians around `raw_centers` with std `raw_std`, the point divided by `scale` (gan_toy.py).
+
+    `centers` and `std` are after scaling: what the mode metrics compare against.
+    """
+    raw_std: ClassVar[float]
+    scale: ClassVar[float]
+
+    def raw_centers(self) -> np.ndarray:
+        raise NotImplementedError
+
+    @property
+    def centers(self) -> torch.Tensor:
+        return torch.tensor(self.raw_centers() / self.scale, dtype=torch.float32)
+
+    @property
+    def std(self) -> float:
+        return self.raw_std / self.scale
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.raw_centers())
+
+    def sampler(self):
+        centers, std, scale = self.centers, self.raw_std, self.scale
+
+        def sample(n: int, generator: torch.Generator) -> torch.Tensor:
+            idx = torch.randint(len(centers), (n,), generator=generator)
+            noise = torch.randn(n, 2, generator=generator) * std
+            # gan_toy.py adds the noise to the unscaled centre, then divides the point by the scale
+            return centers[idx] + noise / scale
+
+        return sample
+
+    def load(self, downloads: Path, split: str = "train", download: bool = False) -> Dataset:
+        ds = super().load(downloads, split, download)
+        ds.centers, ds.std, ds.num_classes = self.centers, self.std, self.num_classes
+        return ds
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "centers": self.centers.tolist(), "std": self.std}
 
 
-@register_dataset("swissroll")
-def swissroll(**_) -> Dataset:
-    from sklearn.datasets import make_swiss_roll
+@register_dataset
+@dataclass(frozen=True)
+class EightGaussians(GaussianMixture):
+    name: ClassVar[str] = "8gaussians"
+    raw_std: ClassVar[float] = 0.02
+    scale: ClassVar[float] = 1.414
 
-    def sampler(n: int, generator: torch.Generator) -> torch.Tensor:
-        # scikit-learn takes a numpy seed: derive it from the torch generator so the draw stays seeded
-        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
-        points = make_swiss_roll(n_samples=n, noise=0.25, random_state=seed)[0]
-        return torch.tensor(points[:, [0, 2]] / 7.5, dtype=torch.float32)
-
-    return Dataset(name="swissroll", kind="points", shape=(2,), sampler=sampler)
+    def raw_centers(self) -> np.ndarray:
+        angles = np.arange(8) * np.pi / 4
+        return 2.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
 
 
-TOY_DATASETS = ("8gaussians", "25gaussians", "swissroll")
+@register_dataset
+@dataclass(frozen=True)
+class TwentyFiveGaussians(GaussianMixture):
+    name: ClassVar[str] = "25gaussians"
+    raw_std: ClassVar[float] = 0.05
+    scale: ClassVar[float] = 2.828
+
+    def raw_centers(self) -> np.ndarray:
+        grid = np.array([-4, -2, 0, 2, 4], dtype=np.float64)
+        return np.array([(x, y) for x in grid for y in grid])
+
+
+@register_dataset
+@dataclass(frozen=True)
+class SwissRoll(PointsSpec):
+    name: ClassVar[str] = "swissroll"
+
+    def sampler(self):
+        from sklearn.datasets import make_swiss_roll
+
+        def sample(n: int, generator: torch.Generator) -> torch.Tensor:
+            # scikit-learn takes a numpy seed: derive it from the torch generator so the draw stays seeded
+            seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+            points = make_swiss_roll(n_samples=n, noise=0.25, random_state=seed)[0]
+            return torch.tensor(points[:, [0, 2]] / 7.5, dtype=torch.float32)
+
+        return sample
 
 
 # --- image sets ----------------------------------------------------------------------------------------------
 
-IMAGE_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
+@dataclass(frozen=True)
+class ImageSpec(DatasetSpec):
+    """An image set. `image_size` (None: native) resizes every image once, when it is loaded."""
+    kind: ClassVar[str] = "images"
+    default_model: ClassVar[str] = "dcgan"
+    default_extractor: ClassVar[str] = "inception"
+    channels: ClassVar[int]
+    native_size: ClassVar[int]
+    classes: ClassVar[int | None] = None
+
+    @property
+    def size(self) -> int:
+        return getattr(self, "image_size", None) or self.native_size
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.channels, self.size, self.size)
+
+    @property
+    def num_classes(self) -> int | None:
+        return self.classes
+
+    def load_split(self, downloads: Path, split: str, download: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """uint8 (N, C, H, W) at the native size, and the labels (or None)."""
+        raise NotImplementedError
+
+    def load(self, downloads: Path, split: str = "train", download: bool = False) -> Dataset:
+        images, labels = self.load_split(downloads, split, download)
+        return _image_dataset(self, resize_uint8(images, self.size), labels)
 
 
-def _image_dataset(name: str, uint8_nchw: torch.Tensor, labels: torch.Tensor | None, num_classes: int | None,
-                   **extra) -> Dataset:
-    return Dataset(name=name, kind="images", shape=tuple(uint8_nchw.shape[1:]), images=from_uint8(uint8_nchw),
-                   labels=labels, num_classes=num_classes, extra=extra)
+def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Bicubic, antialiased resize of uint8 (N, C, H, W); identity at the same size."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    import torch.nn.functional as F
+
+    out = F.interpolate(images.float(), size=(size, size), mode="bicubic", antialias=True, align_corners=False)
+    return out.round().clamp(0, 255).to(torch.uint8)
 
 
-@register_dataset("digits")
-def digits(split: str = "train", **_) -> Dataset:
+def _image_dataset(spec: DatasetSpec, uint8_nchw: torch.Tensor, labels: torch.Tensor | None) -> Dataset:
+    return Dataset(name=spec.name, kind="images", shape=tuple(uint8_nchw.shape[1:]), images=from_uint8(uint8_nchw),
+                   labels=labels, num_classes=spec.num_classes, extra=spec.options())
+
+
+@register_dataset
+@dataclass(frozen=True)
+class Digits(ImageSpec):
     """scikit-learn's 8x8 digits (1797 images, 16 grey levels): ships with scikit-learn, works offline.
 
     Split: a fixed, stratified 80/20 cut so that train and test never share an image.
     """
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    name: ClassVar[str] = "digits"
+    channels: ClassVar[int] = 1
+    native_size: ClassVar[int] = 8
+    classes: ClassVar[int] = 10
 
-    bunch = load_digits()
-    idx_train, idx_test = train_test_split(np.arange(len(bunch.target)), test_size=0.2, random_state=0,
-                                           stratify=bunch.target)
-    idx = idx_train if split == "train" else idx_test
-    pixels = np.round(bunch.images[idx] * (255.0 / 16.0)).astype(np.uint8)  # values are 0..16
-    return _image_dataset("digits", torch.from_numpy(pixels).unsqueeze(1), torch.from_numpy(bunch.target[idx]), 10)
+    def load_split(self, downloads, split, download):
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
 
-
-# torchvision's own file lists: what the user must place by hand when there is no network
-TORCHVISION_FILES = {
-    "mnist": ("MNIST/raw", ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                            "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]),
-    "fashion_mnist": ("FashionMNIST/raw", ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                                           "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]),
-    "cifar10": ("", ["cifar-10-python.tar.gz  (or its extracted folder cifar-10-batches-py/)"]),
-}
+        bunch = load_digits()
+        idx_train, idx_test = train_test_split(np.arange(len(bunch.target)), test_size=0.2, random_state=0,
+                                               stratify=bunch.target)
+        idx = idx_train if split == "train" else idx_test
+        pixels = np.round(bunch.images[idx] * (255.0 / 16.0)).astype(np.uint8)  # values are 0..16
+        return torch.from_numpy(pixels).unsqueeze(1), torch.from_numpy(bunch.target[idx])
 
 
-def _torchvision_dataset(name: str, data_root: Path, split: str, download: bool):
-    import torchvision.datasets as tvd
+@dataclass(frozen=True)
+class TorchvisionImages(ImageSpec):
+    """A torchvision dataset class; torchvision owns its URLs and MD5 sums, which `files()` reports."""
+    image_size: int | None = None
+    tv_class: ClassVar[str]
 
-    cls = {"mnist": tvd.MNIST, "fashion_mnist": tvd.FashionMNIST, "cifar10": tvd.CIFAR10}[name]
-    root = data_root / name
-    try:
-        # torchvision checks the MD5 sums of what it downloads and of cifar10's extracted batches
-        return cls(root=str(root), train=(split == "train"), download=download)
-    except RuntimeError as err:
-        sub, files = TORCHVISION_FILES[name]
-        where = root / sub if sub else root
-        how = ("run `python -m gan prepare --dataset {0}` (or the Snakemake rule `prepare_data`) on a machine "
-               "with network access" if not download else "check the network connection")
-        raise DatasetNotFound(
-            f"dataset {name!r} ({split} split) is not in {root} and could not be {'downloaded' if download else 'found'} "
-            f"({err}). Place these files in {where}: {', '.join(files)}; or {how.format(name)}."
-        ) from err
-    except OSError as err:  # no network: URLError is an OSError
-        sub, files = TORCHVISION_FILES[name]
-        where = root / sub if sub else root
-        raise DatasetNotFound(
-            f"dataset {name!r} could not be downloaded into {root} ({err}). Without network access, place these "
-            f"files in {where}: {', '.join(files)}."
-        ) from err
+    def _cls(self):
+        import torchvision.datasets as tvd
+
+        return getattr(tvd, self.tv_class)
+
+    @property
+    def root_name(self) -> str:
+        return self.name
+
+    def files(self) -> list[tuple[str, str | None]]:
+        cls = self._cls()
+        if hasattr(cls, "resources"):  # MNIST family: gz files under <Class>/raw
+            return [(f"{cls.__name__}/raw/{name}", md5) for name, md5 in cls.resources]
+        return [(cls.filename, cls.tgz_md5)]  # CIFAR: one archive (or its extracted folder)
+
+    def _torchvision(self, downloads: Path, split: str, download: bool):
+        root = downloads / self.root_name
+        try:
+            # torchvision checks the MD5 sums of what it downloads and of cifar's extracted batches
+            return self._cls()(root=str(root), train=(split == "train"), download=download)
+        except (RuntimeError, OSError) as err:  # not found / no network (URLError is an OSError)
+            files = ", ".join(f"{root / p}" for p, _ in self.files())
+            how = ("check the network connection" if download else
+                   f"run `python -m gan prepare --dataset {self.name}` (or the Snakemake rule `prepare_data`) on a "
+                   "machine with network access")
+            raise DatasetNotFound(
+                f"dataset {self.name!r} ({split} split) is not in {root} and could not be "
+                f"{'downloaded' if download else 'found'} ({err}). Place these files: {files}; or {how}.") from err
+
+    def prepare(self, downloads: Path, download: bool = True) -> list[Path]:
+        for split in SPLITS:
+            self._torchvision(downloads, split, download)
+        return sorted(p for p in (downloads / self.root_name).rglob("*") if p.is_file())
+
+    def load_split(self, downloads, split, download):
+        ds = self._torchvision(downloads, split, download)
+        data = torch.as_tensor(np.asarray(ds.data))
+        data = data.unsqueeze(1) if data.ndim == 3 else data.permute(0, 3, 1, 2)  # MNIST (N,H,W); CIFAR (N,H,W,C)
+        return data.contiguous(), torch.as_tensor(np.asarray(ds.targets), dtype=torch.long)
 
 
-def prepare(name: str, data_root: str | Path = "resources/data") -> list[Path]:
-    """Download and verify a dataset once (what the data-preparation rule runs). Returns the files checked."""
-    data_root = Path(data_root)
-    if name in TOY_DATASETS or name in ("digits", "folder"):
-        return []
-    for split in ("train", "test"):
-        _torchvision_dataset(name, data_root, split, download=True)
-    return sorted(p for p in (data_root / name).rglob("*") if p.is_file())
+@register_dataset
+@dataclass(frozen=True)
+class MNIST(TorchvisionImages):
+    name: ClassVar[str] = "mnist"
+    tv_class: ClassVar[str] = "MNIST"
+    channels: ClassVar[int] = 1
+    native_size: ClassVar[int] = 28
+    classes: ClassVar[int] = 10
 
 
-def _torchvision_images(name: str, data_root: Path, split: str, download: bool, **_) -> Dataset:
-    ds = _torchvision_dataset(name, data_root, split, download)
-    data = torch.as_tensor(np.asarray(ds.data))
-    data = data.unsqueeze(1) if data.ndim == 3 else data.permute(0, 3, 1, 2)  # MNIST (N,H,W); CIFAR (N,H,W,C)
-    labels = torch.as_tensor(np.asarray(ds.targets), dtype=torch.long)
-    return _image_dataset(name, data.contiguous(), labels, len(ds.classes))
+@register_dataset
+@dataclass(frozen=True)
+class FashionMNIST(TorchvisionImages):
+    name: ClassVar[str] = "fashion_mnist"
+    tv_class: ClassVar[str] = "FashionMNIST"
+    channels: ClassVar[int] = 1
+    native_size: ClassVar[int] = 28
+    classes: ClassVar[int] = 10
 
 
-for _name in ("mnist", "fashion_mnist", "cifar10"):
-    register_dataset(_name)(lambda _n=_name, **kw: _torchvision_images(_n, **kw))
+@register_dataset
+@dataclass(frozen=True)
+class CIFAR10(TorchvisionImages):
+    name: ClassVar[str] = "cifar10"
+    tv_class: ClassVar[str] = "CIFAR10"
+    channels: ClassVar[int] = 3
+    native_size: ClassVar[int] = 32
+    classes: ClassVar[int] = 10
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
-@register_dataset("folder")
-def image_folder(path: str | Path | None = None, image_size: int = 32, channels: int = 3, split: str = "train",
-                 **_) -> Dataset:
+@register_dataset
+@dataclass(frozen=True)
+class ImageFolder(ImageSpec):
     """Any folder of images (searched recursively), resized to image_size x image_size.
 
     Sub-folder names become labels, as in torchvision's ImageFolder, when every image lies in a sub-folder.
     The split is ignored: a folder is one set.
     """
-    from PIL import Image
+    name: ClassVar[str] = "folder"
+    path: str | None = None
+    image_size: int = 32
+    channels: int = 3  # type: ignore[misc]  # an option here, a constant elsewhere
 
-    if path is None:
-        raise ValueError("dataset 'folder' needs the option 'path' (the image folder)")
-    folder = Path(path)
-    if not folder.is_dir():
-        raise DatasetNotFound(f"dataset 'folder': {folder} is not a directory")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise DatasetNotFound(f"dataset 'folder': no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {folder}")
-    mode = {1: "L", 3: "RGB"}[int(channels)]
-    arrays = []
-    for f in files:
-        with Image.open(f) as im:
-            im = im.convert(mode).resize((image_size, image_size), Image.BICUBIC)
-            arrays.append(np.asarray(im, dtype=np.uint8).reshape(image_size, image_size, -1))
-    data = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-    classes = sorted({f.parent.relative_to(folder).as_posix() for f in files})
-    labels = None
-    if "." not in classes:
-        lookup = {c: i for i, c in enumerate(classes)}
-        labels = torch.tensor([lookup[f.parent.relative_to(folder).as_posix()] for f in files])
-    return _image_dataset("folder", data, labels, len(classes) if labels is not None else None, path=str(folder))
+    def __post_init__(self):
+        if self.path is None:
+            raise ValueError("needs the option 'path' (the image folder)")
+        if self.channels not in (1, 3):
+            raise ValueError(f"option channels must be 1 or 3, got {self.channels!r}")
+
+    @property
+    def size(self) -> int:
+        return int(self.image_size)
+
+    @property
+    def num_classes(self) -> int | None:
+        classes = self._classes()
+        return len(classes) if classes and "." not in classes else None
+
+    def _files(self) -> list[Path]:
+        folder = Path(self.path)
+        if not folder.is_dir():
+            raise DatasetNotFound(f"dataset 'folder': {folder} is not a directory")
+        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise DatasetNotFound(f"dataset 'folder': no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {folder}")
+        return files
+
+    def _classes(self) -> list[str]:
+        try:
+            files = self._files()
+        except DatasetNotFound:
+            return []
+        return sorted({f.parent.relative_to(Path(self.path)).as_posix() for f in files})
+
+    def prepare(self, downloads: Path, download: bool = True) -> list[Path]:
+        return self._files()
+
+    def load_split(self, downloads, split, download):
+        from PIL import Image
+
+        files = self._files()
+        mode = {1: "L", 3: "RGB"}[int(self.channels)]
+        arrays = []
+        for f in files:
+            with Image.open(f) as im:
+                im = im.convert(mode).resize((self.size, self.size), Image.BICUBIC)
+                arrays.append(np.asarray(im, dtype=np.uint8).reshape(self.size, self.size, -1))
+        data = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+        classes = self._classes()
+        labels = None
+        if "." not in classes:
+            lookup = {c: i for i, c in enumerate(classes)}
+            labels = torch.tensor([lookup[f.parent.relative_to(Path(self.path)).as_posix()] for f in files])
+        return data, labels
 
 
 def grid_size(n: int) -> int:

@@ -11,8 +11,8 @@ D outputs a logit (GAN) or an unbounded critic value (WGAN). Arguments always go
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -83,24 +83,53 @@ OBJECTIVES: dict[str, type["Objective"]] = {}
 
 
 def register_objective(cls: type["Objective"]) -> type["Objective"]:
+    if "__dataclass_fields__" not in cls.__dict__:  # hyper-parameters are fields whether or not it was decorated
+        cls = dataclass(cls)
     OBJECTIVES[cls.name] = cls
     return cls
 
 
+def hyperparameter(default: Any, help: str, check: Callable[[Any], str | None] | None = None) -> Any:
+    """A hyper-parameter of an objective: a dataclass field with its default, a help text and a check.
+
+    `check(value)` returns an error text (what is wrong) or None. The CLI flags, config validation and MLflow
+    params all read these fields; an objective with a parameter of its own just declares one more.
+    """
+    return field(default=default, metadata={"help": help, "check": check})
+
+
+def positive(value) -> str | None:
+    return None if value > 0 else "must be positive"
+
+
+def non_negative(value) -> str | None:
+    return None if value >= 0 else "must be non-negative"
+
+
+def _betas(value) -> str | None:
+    if value is None:
+        return None
+    if len(value) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1
+                                  for b in value):
+        return "must be two numbers in [0, 1)"
+    return None
+
+
+def _optimizer(value) -> str | None:
+    return None if value in OPTIMIZERS else f"unknown optimizer; valid: {', '.join(sorted(OPTIMIZERS))}"
+
+
 @dataclass
 class Objective:
-    """One objective: its losses, what happens after each critic step, and its defaults (all overridable)."""
+    """One objective: its losses, what happens after each critic step, and its hyper-parameters (the fields,
+    with the paper's defaults; all overridable)."""
     name: ClassVar[str]
-    optimizer: str = "adam"
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    n_critic: int = 1
-    # WGAN reference code: 100 critic iterations for the first 25 generator iterations and every 500th
-    critic_boost: bool = False
-    clip_value: float | None = None
-    gp_lambda: float | None = None
-    # names of the hyper-parameters this objective reads (validation rejects the others)
-    extra_params: ClassVar[tuple[str, ...]] = ()
+    #: the penalty differentiates through the critic's gradient; torch.compile cannot trace that double backward
+    double_backward: ClassVar[bool] = False
+    optimizer: str = hyperparameter("adam", "optimiser of G and D: adam or rmsprop", _optimizer)
+    lr: float = hyperparameter(2e-4, "learning rate of G and D", positive)
+    betas: tuple[float, float] | None = hyperparameter((0.5, 0.999), "Adam's (beta1, beta2); adam only", _betas)
+    n_critic: int = hyperparameter(1, "critic updates per generator update", positive)
 
     def critic_step(self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> CriticStep:
         raise NotImplementedError
@@ -116,14 +145,16 @@ class Objective:
 
     def critic_iterations(self, generator_step: int) -> int:
         """Critic updates before generator update number `generator_step` (0-based)."""
-        if self.critic_boost and (generator_step < 25 or generator_step % 500 == 0):
-            return 100
         return self.n_critic
 
-    def hyperparameters(self) -> dict:
-        return {"optimizer": self.optimizer, "lr": self.lr, "betas": list(self.betas), "n_critic": self.n_critic,
-                "critic_boost": self.critic_boost, "clip_value": self.clip_value, "gp_lambda": self.gp_lambda}
-
+    def hyperparameters(self) -> dict[str, Any]:
+        """Every hyper-parameter as resolved (what configs, summaries and MLflow record); None = not applicable."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
 
 @register_objective
 @dataclass
@@ -152,12 +183,19 @@ class MinimaxGAN(NonSaturatingGAN):
 class WGAN(Objective):
     """Weight clipping. Defaults are the WGAN paper's: RMSProp, lr 5e-5, c = 0.01, n_critic = 5."""
     name: ClassVar[str] = "wgan"
-    optimizer: str = "rmsprop"
-    lr: float = 5e-5
-    betas: tuple[float, float] = (0.0, 0.0)  # unused by RMSProp (no momentum)
-    n_critic: int = 5
-    clip_value: float | None = 0.01
-    extra_params: ClassVar[tuple[str, ...]] = ("clip_value",)
+    optimizer: str = hyperparameter("rmsprop", "optimiser of G and D: adam or rmsprop", _optimizer)
+    lr: float = hyperparameter(5e-5, "learning rate of G and D", positive)
+    betas: tuple[float, float] | None = hyperparameter(None, "Adam's (beta1, beta2); adam only", _betas)
+    n_critic: int = hyperparameter(5, "critic updates per generator update", positive)
+    clip_value: float = hyperparameter(0.01, "weight clipping bound c: every critic parameter in [-c, c]", positive)
+    # WGAN reference code: 100 critic iterations for the first 25 generator iterations and every 500th
+    critic_boost: bool = hyperparameter(False, "the reference code's 100 critic updates for the first 25 and "
+                                               "every 500th generator iteration")
+
+    def critic_iterations(self, generator_step: int) -> int:
+        if self.critic_boost and (generator_step < 25 or generator_step % 500 == 0):
+            return 100
+        return self.n_critic
 
     def critic_step(self, critic, real, fake):
         real_scores, fake_scores = critic(real), critic(fake)
@@ -182,11 +220,11 @@ class WGANGP(Objective):
     (The paper's Algorithm 1 says betas (0, 0.9); configs may override.)
     """
     name: ClassVar[str] = "wgan-gp"
-    lr: float = 1e-4
-    betas: tuple[float, float] = (0.5, 0.9)
-    n_critic: int = 5
-    gp_lambda: float | None = 10.0
-    extra_params: ClassVar[tuple[str, ...]] = ("gp_lambda",)
+    double_backward: ClassVar[bool] = True
+    lr: float = hyperparameter(1e-4, "learning rate of G and D", positive)
+    betas: tuple[float, float] | None = hyperparameter((0.5, 0.9), "Adam's (beta1, beta2); adam only", _betas)
+    n_critic: int = hyperparameter(5, "critic updates per generator update", positive)
+    gp_lambda: float = hyperparameter(10.0, "gradient-penalty weight lambda", non_negative)
 
     def critic_step(self, critic, real, fake):
         real_scores, fake_scores = critic(real), critic(fake)
@@ -208,46 +246,72 @@ class WGANGP(Objective):
 
 
 def build_objective(name: str, **overrides) -> Objective:
-    """The objective `name` with its paper defaults, each overridable (None means keep the default)."""
+    """The objective `name` with its paper defaults, each overridable (None means keep the default).
+
+    Every error names the hyper-parameter and the value.
+    """
     if name not in OBJECTIVES:
         raise ValueError(f"unknown objective {name!r}; valid names: {', '.join(sorted(OBJECTIVES))}")
     cls = OBJECTIVES[name]
-    known = {"optimizer", "lr", "betas", "n_critic", "critic_boost", "clip_value", "gp_lambda"}
-    unknown = set(overrides) - known
+    declared = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(overrides) - set(declared))
     if unknown:
-        raise ValueError(f"unknown objective hyper-parameter(s) {sorted(unknown)}; valid: {sorted(known)}")
+        raise ValueError(f"objective {name!r} has no hyper-parameter(s) {', '.join(unknown)}; "
+                         f"valid: {', '.join(declared)}")
     given = {k: v for k, v in overrides.items() if v is not None}
-    for key in ("clip_value", "gp_lambda"):
-        if key in given and key not in cls.extra_params:
-            raise ValueError(f"hyper-parameter {key!r} does not apply to objective {name!r}")
-    if "betas" in given:
+    for key, value in given.items():
+        error = _type_error(declared[key], value)
+        if error:
+            raise ValueError(f"{key}: {value!r} {error}")
+    if isinstance(given.get("betas"), (list, tuple)):
         given["betas"] = tuple(float(b) for b in given["betas"])
     objective = cls(**given)
-    _validate(objective)
+    # betas belong to Adam: recorded only when Adam runs (torch's own default when an RMSProp objective switches)
+    if objective.optimizer == "adam" and objective.betas is None:
+        objective.betas = (0.9, 0.999)
+    elif objective.optimizer != "adam":
+        if "betas" in given:
+            raise ValueError(f"betas: {list(given['betas'])} given, but optimizer {objective.optimizer!r} has none")
+        objective.betas = None
+    for f in fields(objective):
+        check = f.metadata.get("check")
+        value = getattr(objective, f.name)
+        error = check(value) if check and value is not None else None
+        if error:
+            raise ValueError(f"{f.name}: {value!r} {error}")
     return objective
 
 
-def _validate(obj: Objective) -> None:
-    if obj.optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {obj.optimizer!r}; valid: {', '.join(sorted(OPTIMIZERS))}")
-    for key in ("lr", "clip_value", "gp_lambda"):
-        value = getattr(obj, key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise ValueError(f"{key} must be a number, got {value!r}")
-    if not obj.lr > 0:
-        raise ValueError(f"lr must be positive, got {obj.lr}")
-    if not (isinstance(obj.n_critic, int) and obj.n_critic >= 1):
-        raise ValueError(f"n_critic must be a positive integer, got {obj.n_critic!r}")
-    if len(obj.betas) != 2 or not all(0 <= b < 1 for b in obj.betas):
-        raise ValueError(f"betas must be two numbers in [0, 1), got {list(obj.betas)}")
-    if obj.clip_value is not None and not obj.clip_value > 0:
-        raise ValueError(f"clip_value must be positive, got {obj.clip_value}")
-    if obj.gp_lambda is not None and not obj.gp_lambda >= 0:
-        raise ValueError(f"gp_lambda must be non-negative, got {obj.gp_lambda}")
+def _type_error(f, value) -> str | None:
+    """What is wrong with the type of `value` for field `f` (from its annotation), or None."""
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    if kind.startswith("bool"):
+        return None if isinstance(value, bool) else "must be true or false"
+    if kind.startswith("int"):
+        return None if isinstance(value, int) and not isinstance(value, bool) else "must be an integer"
+    if kind.startswith("float"):
+        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "must be a number"
+    if kind.startswith("str"):
+        return None if isinstance(value, str) else "must be a string"
+    if kind.startswith("tuple"):
+        return None if isinstance(value, (list, tuple)) else "must be a list"
+    return None
+
+
+def hyperparameter_fields() -> dict[str, dict[str, Any]]:
+    """Every hyper-parameter any registered objective declares: {name: {type, help, objectives: [...]}}."""
+    out: dict[str, dict[str, Any]] = {}
+    for objective_name, cls in OBJECTIVES.items():
+        for f in fields(cls):
+            kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+            entry = out.setdefault(f.name, {"type": kind, "help": f.metadata.get("help", ""),
+                                            "objectives": []})
+            entry["objectives"].append(objective_name)
+    return out
 
 
 def _adam(params, obj: Objective):
-    return torch.optim.Adam(params, lr=obj.lr, betas=obj.betas)
+    return torch.optim.Adam(params, lr=obj.lr, betas=tuple(obj.betas))
 
 
 def _rmsprop(params, obj: Objective):

@@ -8,7 +8,8 @@ import torch
 
 from . import checkpoint as ckpt
 from . import io
-from .datasets import to_uint8
+from .datasets import dataset_spec, to_uint8
+from .layout import RunFiles
 from .utils import select_device
 
 
@@ -81,11 +82,12 @@ def sample_checkpoint(run_dir: str | Path, step: int, n: int, seed: int, out: st
     run_dir = Path(run_dir)
     path = ckpt.step_path(run_dir, step)
     if not path.exists():
-        summary_path = run_dir / "summary.json"
+        summary_path = RunFiles(run_dir).summary
         summary = io.read_json(summary_path) if summary_path.exists() else {}
         if summary.get("status") == "diverged" and summary.get("steps_done", 0) < step:
             reason = f"diverged at step {summary.get('diverged_step')}"
-            kind = "points" if _is_points(summary["config"]) else "images"
+            config = summary["config"]
+            kind = dataset_spec(config["dataset"], **config.get("dataset_options", {})).kind
             empty = np.zeros((0, 2), np.float32) if kind == "points" else np.zeros((0, 1, 1, 1), np.uint8)
             save_samples(out, kind, empty, step, seed, status="missing", reason=reason)
             if picture:
@@ -97,10 +99,7 @@ def sample_checkpoint(run_dir: str | Path, step: int, n: int, seed: int, out: st
     kind, data = to_storage(generate(run.generator, n, seed, batch_size=batch_size))
     save_samples(out, kind, data, step, seed)
     if picture:
-        save_picture(picture, kind, data, title=f"{run.config['dataset']} {run.config['objective']} step {step}")
+        title = f"{run.config.get('dataset_entry') or run.config['dataset']} " \
+                f"{run.config.get('objective_entry') or run.config['objective']} step {step}"
+        save_picture(picture, kind, data, title=title)
     return {"status": "ok", "n": n}
-
-
-def _is_points(config: dict) -> bool:
-    from .datasets import dataset_shape
-    return len(dataset_shape(config["dataset"], **config.get("dataset_options", {}))) == 1

@@ -23,6 +23,7 @@ from . import checkpoint as ckpt
 from . import io
 from .config import RESUMABLE_KEYS, ConfigError, TrainConfig, resolve
 from .datasets import Dataset, get_dataset
+from .layout import RunFiles
 from .models import build_models
 from .objectives import Objective, build_objective, build_optimizer
 from .provenance import config_hash, git_state
@@ -173,7 +174,7 @@ class Trainer:
 
 
 def build_trainer(cfg: TrainConfig, next_batch: Callable[[], torch.Tensor], device: torch.device) -> Trainer:
-    objective = build_objective(cfg.objective, **cfg.objective_overrides())
+    objective = build_objective(cfg.objective, **cfg.hyperparameters)
     generator, critic = build_models(cfg.model_config())
     objective.check_critic(critic)
     trainer = Trainer(generator.to(device), critic.to(device), objective, next_batch, cfg.batch_size, device,
@@ -277,7 +278,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, callbacks: Iterable[Any] = ()) 
 
     device = select_device(cfg.device)
     configure_backend(cfg, device)
-    dataset = get_dataset(cfg.dataset, cfg.data_root, "train", download=False, **cfg.dataset_options)
+    dataset = get_dataset(cfg.dataset, cfg.data_root, "train", download=False, prepared=cfg.prepared_data,
+                          **cfg.dataset_options)
     seed_everything(cfg.seed)
     batches = make_batches(dataset, cfg.batch_size, cfg.seed, device)
     trainer = build_trainer(cfg, batches.next, device)
@@ -293,7 +295,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, callbacks: Iterable[Any] = ()) 
         step, rows, elapsed = int(payload["step"]), list(payload["metrics_rows"]), float(payload["elapsed"])
         log.info("resuming %s from %s (generator iteration %d)", run_dir, resume_from[1], step)
     run_dir.mkdir(parents=True, exist_ok=True)
-    metrics_path = run_dir / "metrics.csv"
+    files = RunFiles(run_dir)
+    metrics_path = files.metrics
     write_metrics(metrics_path, rows)  # the curve up to the checkpoint; later rows of a killed run are replayed
 
     def save_checkpoint(path: Path) -> None:
@@ -347,10 +350,10 @@ def train(cfg: TrainConfig, run_dir: str | Path, callbacks: Iterable[Any] = ()) 
             if step in checkpoint_steps:
                 save_checkpoint(ckpt.step_path(run_dir, step))
             elif rolling:
-                save_checkpoint(run_dir / "checkpoints" / ckpt.LAST)
+                save_checkpoint(files.last_checkpoint)
             if sigterm.raised:
                 if step not in checkpoint_steps:
-                    save_checkpoint(run_dir / "checkpoints" / ckpt.LAST)
+                    save_checkpoint(files.last_checkpoint)
                 log.warning("SIGTERM: checkpoint written at generator iteration %d; stopping", step)
                 raise Preempted(f"preempted at generator iteration {step}")
 
@@ -359,12 +362,13 @@ def train(cfg: TrainConfig, run_dir: str | Path, callbacks: Iterable[Any] = ()) 
         "status": "diverged" if diverged_step is not None else "finished",
         "steps": cfg.steps, "steps_done": step, "diverged_step": diverged_step,
         "wall_clock_s": elapsed + time.perf_counter() - t0,
-        "seed": cfg.seed, "dataset": cfg.dataset, "objective": cfg.objective, "model": cfg.model,
+        # identity as the benchmark names the run (grid entries); the registered names are in "config"
+        "seed": cfg.seed, "dataset": cfg.dataset_name, "objective": cfg.objective_name, "model": cfg.model,
         "config": config, "config_hash": config_hash(config),
         "versions": package_versions(), "device": device_description(device), "git": git_state(),
         "checkpoints": {str(s): str(p.relative_to(run_dir)) for s, p in sorted(ckpt.list_checkpoints(run_dir).items())
                         if s in checkpoint_steps and s <= step},
     }
-    io.write_json(run_dir / "summary.json", summary)
+    io.write_json(files.summary, summary)
     _call(callbacks, "on_end", summary)
     return summary

@@ -53,5 +53,26 @@ def test_image_folder_is_resized_and_scaled(tmp_path):
 
 
 def test_unknown_dataset_lists_valid_names():
-    with pytest.raises(ValueError, match="valid names: 25gaussians, 8gaussians"):
-        get_dataset("celeba")
+    with pytest.raises(ValueError, match="unknown dataset 'no-such-set'; valid names: .*8gaussians.*digits"):
+        get_dataset("no-such-set")
+
+
+def test_prepared_file_equals_the_raw_decode(tmp_path):
+    from gan.datasets import dataset_spec, prepare_dataset
+
+    prepare_dataset(dataset_spec("digits"), tmp_path / "downloads", tmp_path / "digits.pt")
+    for split in ("train", "test"):
+        prepared = get_dataset("digits", split=split, prepared=tmp_path / "digits.pt")
+        raw = get_dataset("digits", split=split)
+        assert torch.equal(prepared.images, raw.images) and torch.equal(prepared.labels, raw.labels)
+    with pytest.raises(ValueError, match="holds digits"):
+        get_dataset("mnist", prepared=tmp_path / "digits.pt")
+
+
+def test_image_size_is_an_option_of_the_registration():
+    from gan.datasets import dataset_spec
+
+    assert dataset_spec("mnist").shape == (1, 28, 28) and dataset_spec("mnist", image_size=32).shape == (1, 32, 32)
+    assert dataset_spec("8gaussians").describe()["num_classes"] == 8
+    with pytest.raises(ValueError, match="has no option.* colour; valid: image_size"):
+        dataset_spec("mnist", colour=1)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,10 +48,24 @@ def register_extractor(name: str):
 
 
 @dataclass(frozen=True)
+class Output:
+    """One number a metric writes, as tables and figures show it."""
+    label: str  # display name (tables, axis labels)
+    higher_is_better: bool | None  # None: not a score (e.g. an uncertainty), never ranked
+    unit: str = ""  # shown in axis labels, e.g. "fraction"
+    #: its real-vs-real value (real samples scored against the reference at the same N and protocol) is the
+    #: best a generator can expect: the metric's floor
+    floor: bool = False
+    #: headline order: a dataset's primary metric is its lowest-ranked output with values
+    rank: int = 100
+
+
+@dataclass(frozen=True)
 class Metric:
     name: str
     fn: Callable[["ScoreContext"], dict[str, float]]
-    extractors: tuple[str, ...]
+    extractors: tuple[str, ...]  # the feature spaces it works in
+    outputs: dict[str, Output]
     applies: Callable[["ScoreContext"], bool] | None = None
 
     def is_applicable(self, ctx: "ScoreContext") -> bool:
@@ -62,18 +75,38 @@ class Metric:
 METRICS: dict[str, Metric] = {}
 
 
-def register_metric(name: str, *, extractors: tuple[str, ...] | str,
+def register_metric(name: str, *, extractors: tuple[str, ...] | str, outputs: dict[str, Output],
                     applies: Callable[["ScoreContext"], bool] | None = None):
-    """Register `fn(ctx) -> {key: value}` as metric `name` for the given feature spaces."""
+    """Register `fn(ctx) -> {key: value}` as metric `name` for the given feature spaces.
+
+    `outputs` declares every key it returns (label, direction, unit, floor); the report reads only these.
+    """
     if isinstance(extractors, str):
         extractors = (extractors,)
 
     def wrap(fn):
         if name in METRICS:
             raise ValueError(f"metric {name!r} is registered twice")
-        METRICS[name] = Metric(name=name, fn=fn, extractors=tuple(extractors), applies=applies)
+        taken = {k for m in METRICS.values() for k in m.outputs} & set(outputs)
+        if taken:
+            raise ValueError(f"metric {name!r}: output(s) {sorted(taken)} are already another metric's")
+
+        def checked(ctx):
+            values = fn(ctx)
+            undeclared = sorted(set(values) - set(outputs))
+            if undeclared:
+                raise ValueError(f"metric {name!r} returned undeclared output(s) {undeclared}")
+            return values
+
+        METRICS[name] = Metric(name=name, fn=checked, extractors=tuple(extractors), outputs=dict(outputs),
+                               applies=applies)
         return fn
     return wrap
+
+
+def metric_outputs() -> dict[str, Output]:
+    """Every output key of every registered metric (the columns of scores.csv)."""
+    return {key: out for metric in METRICS.values() for key, out in metric.outputs.items()}
 
 
 @dataclass
@@ -132,21 +165,17 @@ def build_extractor(name: str, mode: str | None = None, weights_path: str | Path
 
 # ------------------------------------------------------------------------------------------------ references
 
-def default_extractor(dataset: str) -> str:
-    from gan.datasets import TOY_DATASETS
+def default_extractor(dataset: str, **options) -> str:
+    from gan.datasets import dataset_spec
 
-    return "points" if dataset in TOY_DATASETS else "inception"
-
-
-def reference_filename(dataset: str, extractor: str, mode: str, split: str, n_real: int, seed: int) -> str:
-    """Every parameter of a reference is in its name: `{dataset}_{extractor}_{mode}_{split}_{n}_s{seed}.npz`."""
-    return f"{dataset}_{extractor}_{mode}_{split}_{n_real}_s{seed}.npz"
+    return dataset_spec(dataset, **options).default_extractor
 
 
 def default_reference_path(dataset: str, extractor: str, mode: str, split: str, n_real: int, seed: int,
                            results_dir: str | Path = "results") -> Path:
-    return Path(results_dir) / "reference" / dataset / reference_filename(dataset, extractor, mode, split, n_real,
-                                                                          seed)
+    from gan.layout import Layout
+
+    return Path(Layout(str(results_dir)).reference(dataset, extractor, mode, split, n_real, seed))
 
 
 def sha256_file(path: str | Path) -> str:
@@ -161,24 +190,26 @@ def compute_reference(dataset: str, extractor: str | None = None, out_path: str 
                       data_root: str | Path = "resources/data", split: str = "train", mode: str | None = None,
                       n_real: int | None = None, weights_path: str | Path | None = None, device: str = "auto",
                       batch_size: int = 64, num_workers: int = 0, seed: int = 0, *, overwrite: bool = False,
-                      dataset_options: dict | None = None, results_dir: str | Path = "results") -> Path:
+                      dataset_options: dict | None = None, results_dir: str | Path = "results",
+                      prepared: str | Path | None = None) -> Path:
     """Real-data statistics for one dataset / split / extractor / mode / n / seed, written once to an npz.
 
     Images: `n_real` images of `split` (None: all; fewer: a seeded subset without replacement) go through the
     extractor; the file holds their features (`feats`, for KID) and `mu`, `sigma` (for Fréchet distances).
     Toy data: `n_real` points (default 10000) drawn from the distribution with `torch.Generator().manual_seed(seed)`.
-    `out_path` None: `results/reference/{dataset}/{dataset}_{extractor}_{mode}_{split}_{n}_s{seed}.npz`.
+    `out_path` None: gan.layout's reference path (every parameter in the name).
+    `prepared`: the DAG's prepared dataset file (else the raw files under `data_root` are decoded).
     An existing file is an error unless `overwrite=True` (references are computed once, never silently replaced).
     """
     from gan.datasets import get_dataset
 
-    extractor = extractor or default_extractor(dataset)
     dataset_options = dict(dataset_options or {})
+    extractor = extractor or default_extractor(dataset, **dataset_options)
     if out_path is not None and Path(out_path).exists() and not overwrite:
         raise FileExistsError(f"reference {out_path} exists; delete it or pass overwrite=True (--overwrite)")
     start = time.time()
     ext = build_extractor(extractor, mode, weights_path, device, batch_size, num_workers)  # fails early: weights
-    ds = get_dataset(dataset, data_root=data_root, split=split, **dataset_options)
+    ds = get_dataset(dataset, data_root=data_root, split=split, prepared=prepared, **dataset_options)
     if ds.kind != ext.kind:
         raise ValueError(f"extractor {extractor!r} works on {ext.kind}, dataset {dataset!r} holds {ds.kind}")
 
@@ -238,25 +269,12 @@ def _reference_meta(path: str | Path) -> dict:
 
 # ------------------------------------------------------------------------------------------------ scores
 
-_RUN_RE = re.compile(r"runs/(?P<dataset>[^/]+)/(?P<objective>[^/]+)/seed(?P<seed>\d+)/samples/step(?P<step>\d+)\.npz$")
-
-
-def _run_ids(samples_path: Path, npz: dict, dataset, objective, run_seed, step, ref_meta: dict) -> dict:
-    """dataset / objective / run seed / step: from the arguments, else the path layout or the npz."""
-    match = _RUN_RE.search(samples_path.resolve().as_posix()) or _RUN_RE.search(samples_path.as_posix())
-    parsed = match.groupdict() if match else {}
-
-    def pick(given, *fallbacks, cast=str):
-        for value in (given, *fallbacks):
-            if value is not None:
-                return cast(value)
-        return None
-
-    return {"dataset": pick(dataset, parsed.get("dataset"), ref_meta.get("dataset")),
-            "objective": pick(objective, parsed.get("objective")),
-            # the npz's seed is the sampling seed: the run's seed comes from the path layout first
-            "seed": pick(run_seed, parsed.get("seed"), _npz_scalar(npz, "seed"), cast=int),
-            "step": pick(step, _npz_scalar(npz, "step"), parsed.get("step"), cast=int)}
+def _run_ids(npz: dict, dataset, objective, run_seed, step) -> dict:
+    """dataset entry / objective entry / run seed / step: as the caller passes them (the DAG's params); the step
+    may also come from the samples file. The npz's `seed` is the evaluation seed, never the run's."""
+    step = step if step is not None else _npz_scalar(npz, "step")
+    return {"dataset": dataset, "objective": objective, "seed": None if run_seed is None else int(run_seed),
+            "step": None if step is None else int(step)}
 
 
 def _npz_scalar(npz: dict, key: str):
@@ -298,14 +316,15 @@ def score_samples(samples_npz: str | Path, reference_path: str | Path, out_json:
     status = str(content.get("status", "ok"))
     reason = str(content.get("reason", "")) or None
     ref_meta = _reference_meta(reference_path)
-    ids = _run_ids(samples_npz, content, dataset, objective, run_seed, step, ref_meta)
+    ids = _run_ids(content, dataset, objective, run_seed, step)
     samples = content.get("samples")
 
     if status == "ok" and samples is not None and samples.dtype.kind == "f" and not np.isfinite(samples).all():
         status, reason = "missing", "samples contain non-finite values"
     if status != "ok":
         protocol = {**_protocol(ref_meta, None, seed, reference_path), "sample_seed": _npz_scalar(content, "seed")}
-        result = {**ids, "status": "missing", "reason": reason or f"samples status {status!r}", "metrics": {},
+        result = {**ids, "status": "missing", "reason": reason or f"samples status {status!r}",
+                  "kind": ref_meta.get("kind"), "metrics": {},
                   "protocol": protocol}
         if out_json is not None:
             io.write_json(out_json, result)
@@ -345,7 +364,7 @@ def score_samples(samples_npz: str | Path, reference_path: str | Path, out_json:
     protocol["sample_seed"] = _npz_scalar(content, "seed")
     if ctx.used_options:
         protocol["metric_options"] = ctx.used_options
-    result = {**ids, "status": "ok", "reason": None, "metrics": values, "protocol": protocol,
+    result = {**ids, "status": "ok", "reason": None, "kind": meta["kind"], "metrics": values, "protocol": protocol,
               "device": described.get("device"), "time_s": round(time.time() - start, 3)}
     if out_json is not None:
         io.write_json(out_json, result)
@@ -361,9 +380,31 @@ def _select_metrics(names: list[str] | None) -> list[Metric]:
     return [METRICS[n] for n in names]
 
 
+def score_checkpoint(samples: str | Path, references: dict[str, str], out_json: str | Path, *,
+                     weights: dict[str, str] | None = None, **kwargs: Any) -> dict[str, Any]:
+    """One scores JSON for a checkpoint from several feature spaces (e.g. Inception FID and the classifier's).
+
+    Metric names differ between extractors, so they merge without clashes; the protocol of the first extractor
+    is the file's headline protocol and every extractor's own protocol is kept under "protocols".
+    """
+    merged: dict[str, Any] | None = None
+    protocols = {}
+    for extractor, reference in references.items():
+        result = score_samples(samples, reference, None, weights_path=(weights or {}).get(extractor), **kwargs)
+        protocols[extractor] = result["protocol"]
+        if merged is None:
+            merged = dict(result, metrics=dict(result["metrics"]))
+        else:
+            merged["metrics"].update(result["metrics"])
+    assert merged is not None, "no reference to score against"
+    merged["protocols"] = protocols
+    io.write_json(out_json, merged)
+    return merged
+
+
 # registration: importing the modules registers their extractors and metrics
 from gan.metrics import fid, classifier, toy  # noqa: E402,F401
 
 __all__ = ["EXTRACTORS", "METRICS", "Metric", "Reference", "ScoreContext", "register_extractor", "register_metric",
-           "build_extractor", "compute_reference", "load_reference", "score_samples", "reference_filename",
-           "default_reference_path", "sha256_file"]
+           "build_extractor", "compute_reference", "load_reference", "score_samples", "Output", "metric_outputs",
+           "default_reference_path", "sha256_file", "score_checkpoint"]

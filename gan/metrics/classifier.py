@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from gan import io
-from gan.metrics import ScoreContext, register_extractor, register_metric, sha256_file
+from gan.metrics import Output, ScoreContext, register_extractor, register_metric, sha256_file
 
 
 class SmallCNN(nn.Module):
@@ -68,7 +68,7 @@ def _accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, devi
 def train_classifier(dataset: str, out_path: str | Path, data_root: str | Path = "resources/data", epochs: int = 20,
                      seed: int = 0, device: str = "auto", batch_size: int = 128, lr: float = 2e-3,
                      width: int = 16, feat_dim: int = 64, dataset_options: dict | None = None,
-                     num_threads: int | None = None) -> dict:
+                     num_threads: int | None = None, prepared: str | Path | None = None) -> dict:
     """Train the SmallCNN on `dataset`'s train split, test it on the test split, save it atomically.
 
     Writes `out_path` (torch checkpoint: state_dict, architecture, accuracy, seed) and `out_path` with suffix
@@ -82,8 +82,8 @@ def train_classifier(dataset: str, out_path: str | Path, data_root: str | Path =
     start = time.time()
     dev = select_device(device)
     dataset_options = dict(dataset_options or {})
-    train = get_dataset(dataset, data_root=data_root, split="train", **dataset_options)
-    test = get_dataset(dataset, data_root=data_root, split="test", **dataset_options)
+    train = get_dataset(dataset, data_root=data_root, split="train", prepared=prepared, **dataset_options)
+    test = get_dataset(dataset, data_root=data_root, split="test", prepared=prepared, **dataset_options)
     if train.kind != "images" or train.labels is None or not train.num_classes:
         raise ValueError(f"dataset {dataset!r} has no labelled images: a classifier cannot be trained on it")
     threads_before = torch.get_num_threads()
@@ -180,7 +180,8 @@ class ClassifierExtractor:
                 "classifier_test_accuracy": self.info.get("test_accuracy"), "device": str(self.device)}
 
 
-@register_metric("fd_classifier", extractors="classifier")
+@register_metric("fd_classifier", extractors="classifier",
+                 outputs={"fd_classifier": Output("FD (classifier features)", False, floor=True, rank=1)})
 def fd_classifier(ctx: ScoreContext) -> dict[str, float]:
     """Fréchet distance in the classifier's embedding (clean-fid's frechet_distance)."""
     from gan.metrics.fid import frechet_from_features
@@ -188,7 +189,8 @@ def fd_classifier(ctx: ScoreContext) -> dict[str, float]:
     return {"fd_classifier": frechet_from_features(ctx.features, ctx.reference["mu"], ctx.reference["sigma"])}
 
 
-@register_metric("kid_classifier", extractors="classifier")
+@register_metric("kid_classifier", extractors="classifier",
+                 outputs={"kid_classifier": Output("KID (classifier features)", False, floor=True)})
 def kid_classifier(ctx: ScoreContext) -> dict[str, float]:
     """KID in the classifier's embedding (clean-fid's kernel_distance, seeded)."""
     from gan.metrics.fid import kid_seeded
@@ -196,7 +198,10 @@ def kid_classifier(ctx: ScoreContext) -> dict[str, float]:
     return {"kid_classifier": kid_seeded(ctx.reference["feats"], ctx.features, ctx.seed)}
 
 
-@register_metric("classes", extractors="classifier")
+@register_metric("classes", extractors="classifier", outputs={
+    "classes_covered": Output("classes covered", True, "count", floor=True),
+    "confident_fraction": Output("confidently classified", True, "fraction", floor=True),
+    "class_entropy": Output("entropy of predicted classes", True, "nats", floor=True)})
 def classes(ctx: ScoreContext) -> dict[str, float]:
     """classes_covered, confident_fraction and class_entropy of the classifier's predictions (module docstring)."""
     logits = torch.from_numpy(np.asarray(ctx.extras["logits"], dtype=np.float64))

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from gan import io
-from gan.metrics import ScoreContext, register_extractor, register_metric, sha256_file
+from gan.metrics import Output, ScoreContext, register_extractor, register_metric, sha256_file
 
 INCEPTION_FILENAME = "inception-2015-12-05.pt"  # the name clean-fid's InceptionV3W loads from its folder
 DEFAULT_INCEPTION_PATH = Path("resources") / INCEPTION_FILENAME
@@ -223,13 +223,15 @@ class InceptionExtractor:
                 "device": str(self.device)}
 
 
-@register_metric("fid", extractors="inception")
+@register_metric("fid", extractors="inception",
+                 outputs={"fid": Output("FID", False, floor=True, rank=0)})
 def fid(ctx: ScoreContext) -> dict[str, float]:
     """FID (clean-fid) of the generated samples against the reference's mu/sigma."""
     return {"fid": frechet_from_features(ctx.features, ctx.reference["mu"], ctx.reference["sigma"])}
 
 
-@register_metric("kid", extractors="inception")
+@register_metric("kid", extractors="inception",
+                 outputs={"kid": Output("KID", False, floor=True, rank=2)})
 def kid(ctx: ScoreContext) -> dict[str, float]:
     """KID (clean-fid, 100 subsets of min(n_gen, n_real, 1000)), seeded with the score seed."""
     return {"kid": kid_seeded(ctx.reference["feats"], ctx.features, ctx.seed)}

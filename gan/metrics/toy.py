@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gan.metrics import ScoreContext, register_extractor, register_metric
+from gan.metrics import Output, ScoreContext, register_extractor, register_metric
 
 
 @register_extractor("points")
@@ -60,7 +60,7 @@ def wasserstein1(x: np.ndarray, y: np.ndarray, num_iter_max: int = 10_000_000) -
     return float(value)
 
 
-@register_metric("w1", extractors="points")
+@register_metric("w1", extractors="points", outputs={"w1": Output("W1 to real data", False, floor=True, rank=3)})
 def w1(ctx: ScoreContext) -> dict[str, float]:
     """Exact W1 to the real reference points on a seeded subsample of at most w1_max_points each."""
     n_max = ctx.option("w1_max_points", 3000)
@@ -84,7 +84,9 @@ def mode_statistics(points: np.ndarray, centers: np.ndarray, std: float, min_sha
     return {"modes_covered": int((counts >= threshold).sum()), "high_quality": float(close.mean())}
 
 
-@register_metric("modes", extractors="points", applies=lambda ctx: getattr(ctx.dataset, "centers", None) is not None)
+@register_metric("modes", extractors="points", applies=lambda ctx: getattr(ctx.dataset, "centers", None) is not None,
+                 outputs={"modes_covered": Output("modes covered", True, "count", floor=True, rank=4),
+                          "high_quality": Output("high-quality samples", True, "fraction", floor=True, rank=5)})
 def modes(ctx: ScoreContext) -> dict[str, float]:
     """modes_covered / high_quality for the gaussian mixtures (8gaussians, 25gaussians)."""
     ds = ctx.dataset

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-import re
+
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from gan.io import read_json, write_text
+from gan.layout import RunFiles
 
 # --------------------------------------------------------------------------------------------------------------
 # Registry: objectives and metrics
@@ -47,6 +48,8 @@ class MetricSpec:
     label: str  # display name (tables, axis labels)
     higher_is_better: bool | None  # None: not a score (e.g. an uncertainty), never ranked
     unit: str = ""  # shown in axis labels, e.g. "fraction"
+    floor: bool = False  # has a real-vs-real floor
+    rank: int = 100  # headline order
 
     @property
     def direction(self) -> str:
@@ -72,33 +75,13 @@ class MetricSpec:
         return a > b if self.higher_is_better else a < b
 
 
-#: One registry of metric directions and display names, used by tables and figures alike.
-METRICS: dict[str, MetricSpec] = {
-    m.name: m
-    for m in (
-        MetricSpec("fid", "FID", False),
-        MetricSpec("kid", "KID", False),
-        MetricSpec("kid_std", "KID std", None),
-        MetricSpec("fd_classifier", "FD (classifier features)", False),
-        MetricSpec("kid_classifier", "KID (classifier features)", False),
-        MetricSpec("classes_covered", "classes covered", True, "count"),
-        MetricSpec("class_entropy", "entropy of predicted classes", True, "nats"),
-        MetricSpec("w1", "W1 to real data", False),
-        MetricSpec("modes_covered", "modes covered", True, "count"),
-        MetricSpec("high_quality", "high-quality samples", True, "fraction"),
-        MetricSpec("inception_score", "Inception score", True),
-        MetricSpec("is", "Inception score", True),
-        MetricSpec("precision", "precision", True, "fraction"),
-        MetricSpec("recall", "recall", True, "fraction"),
-    )
-}
+def _registry() -> dict[str, "MetricSpec"]:
+    """Every output of every registered metric (gan.metrics), as tables and figures show it: one registry."""
+    from gan.metrics import metric_outputs
 
-#: Which metric is a dataset's headline score: the first of these that the dataset has any value for.
-PRIMARY_PRIORITY: tuple[str, ...] = ("fid", "fd_classifier", "kid", "w1", "modes_covered", "high_quality")
+    outputs = sorted(metric_outputs().items(), key=lambda kv: kv[1].rank)
+    return {k: MetricSpec(k, o.label, o.higher_is_better, o.unit, o.floor, o.rank) for k, o in outputs}
 
-#: Metrics that identify a toy (2-D points) dataset.
-TOY_METRICS: tuple[str, ...] = ("modes_covered", "high_quality", "w1")
-_TOY_NAME = re.compile(r"gaussian|swiss|roll|ring|moons|circles|toy|spiral", re.IGNORECASE)
 
 ID_COLUMNS: tuple[str, ...] = ("dataset", "objective", "seed")
 PROTOCOL_COLUMNS: tuple[str, ...] = ("n_gen", "n_real", "split", "mode", "extractor", "eval_seed")
@@ -110,8 +93,13 @@ TRAINING_COLUMNS: tuple[str, ...] = ("step", "time_s", "loss_d", "loss_g", "wass
 
 
 def metric_spec(name: str) -> MetricSpec:
-    """The registry entry of `name`; an unknown metric gets its own name as label and no direction."""
-    return METRICS.get(name) or MetricSpec(name, name.replace("_", " "), None)
+    """The registry entry of `name`; a column no registered metric declares gets its own name as label and no
+    direction, and a warning (it cannot be ranked)."""
+    spec = _registry().get(name)
+    if spec is None:
+        warnings.warn(f"{name!r} is no registered metric's output: shown, never ranked", stacklevel=2)
+        return MetricSpec(name, name.replace("_", " "), None)
+    return spec
 
 
 def objective_order(objectives: Iterable[str]) -> list[str]:
@@ -126,27 +114,15 @@ def metric_columns(df: pd.DataFrame) -> list[str]:
     non_metric = set(ID_COLUMNS) | set(PROTOCOL_COLUMNS) | {
         "step", "status", "reason", "wall_clock_s", "run_status", "diverged_step", "diverged", "run_dir", "kind"}
     cols = [c for c in df.columns if c not in non_metric and not str(c).startswith(NON_METRIC_PREFIXES)]
-    known = [m for m in METRICS if m in cols]
-    return known + sorted(c for c in cols if c not in METRICS)
+    registry = _registry()
+    known = [m for m in registry if m in cols]
+    return known + sorted(c for c in cols if c not in registry)
 
 
-def is_toy_dataset(name: str, scores: pd.DataFrame | None = None) -> bool:
-    """A 2-D toy dataset: has any toy metric value in `scores`, or (without scores) a toy-like name."""
-    if scores is not None and "dataset" in scores:
-        sub = scores[scores["dataset"] == name]
-        has = [c for c in TOY_METRICS if c in sub and sub[c].notna().any()]
-        if has:
-            return True
-        if "fid" in sub and sub["fid"].notna().any():
-            return False
-    try:
-        from gan.datasets import TOY_DATASETS
-
-        if name in TOY_DATASETS:
-            return True
-    except Exception:  # noqa: BLE001 - the report works without the datasets module
-        pass
-    return bool(_TOY_NAME.search(name))
+def is_toy_dataset(name: str, scores: pd.DataFrame) -> bool:
+    """A 2-D points dataset: what its score files say (the `kind` column comes from the reference)."""
+    sub = scores[scores["dataset"] == name]
+    return "kind" in sub and (sub["kind"] == "points").any()
 
 
 def primary_metric(scores: pd.DataFrame, dataset: str, override: dict[str, str] | str | None = None) -> str | None:
@@ -156,10 +132,7 @@ def primary_metric(scores: pd.DataFrame, dataset: str, override: dict[str, str] 
     if override and dataset in override:
         return override[dataset]
     sub = scores[scores["dataset"] == dataset]
-    for name in PRIMARY_PRIORITY:
-        if name in sub and pd.to_numeric(sub[name], errors="coerce").notna().any():
-            return name
-    for name in metric_columns(sub):
+    for name in metric_columns(sub):  # registry order: rank first
         if metric_spec(name).higher_is_better is not None and sub[name].notna().any():
             return name
     return None
@@ -169,24 +142,9 @@ def primary_metric(scores: pd.DataFrame, dataset: str, override: dict[str, str] 
 # Reading one run
 # --------------------------------------------------------------------------------------------------------------
 
-_STEP_FILE = re.compile(r"step(\d+)\.(json|npz|pt|png)$")
-_SEED_DIR = re.compile(r"seed(-?\d+)$")
-
-
 def find_run_dirs(root: str | Path = "results/runs") -> list[Path]:
-    """Every `{root}/{dataset}/{objective}/seed{seed}` folder that holds a summary, metrics or scores."""
-    root = Path(root)
-    out = []
-    for d in sorted(root.glob("*/*/seed*")):
-        if d.is_dir() and _SEED_DIR.search(d.name) and (
-                (d / "summary.json").exists() or (d / "metrics.csv").exists() or (d / "scores").is_dir()):
-            out.append(d)
-    return out
-
-
-def _step_of(path: Path) -> int | None:
-    m = _STEP_FILE.search(path.name)
-    return int(m.group(1)) if m else None
+    """Every run folder under `root` that holds a summary (for use outside the DAG, which passes its runs)."""
+    return sorted(RunFiles(p.parent).dir for p in Path(root).rglob(RunFiles(".").summary.name))
 
 
 def _read_json_safe(path: Path) -> dict | None:
@@ -238,21 +196,23 @@ class RunInfo:
         return _to_float(self.summary.get("steps")) if self.summary else math.nan
 
 
-def read_run_info(run_dir: str | Path) -> RunInfo:
-    run_dir = Path(run_dir)
-    summary = _read_json_safe(run_dir / "summary.json") if (run_dir / "summary.json").exists() else None
-    m = _SEED_DIR.search(run_dir.name)
-    seed_from_path = int(m.group(1)) if m else -1
-    dataset = (summary or {}).get("dataset") or run_dir.parent.parent.name
-    objective = (summary or {}).get("objective") or run_dir.parent.name
-    seed = (summary or {}).get("seed")
-    seed = int(seed) if seed is not None else seed_from_path
-    return RunInfo(run_dir, str(dataset), str(objective), seed, summary)
+def read_run_info(run_dir: str | Path) -> RunInfo | None:
+    """The run's identity and status from its summary.json (None, with a warning, when it has none)."""
+    files = RunFiles(run_dir)
+    summary = _read_json_safe(files.summary) if files.summary.exists() else None
+    if summary is None:
+        warnings.warn(f"{files.dir}: no readable summary.json; the run is left out", stacklevel=2)
+        return None
+    return RunInfo(files.dir, str(summary["dataset"]), str(summary["objective"]), int(summary["seed"]), summary)
+
+
+def _run_infos(run_dirs: Iterable[str | Path]) -> list[RunInfo]:
+    return [info for info in map(read_run_info, run_dirs) if info is not None]
 
 
 def read_training(run_dir: str | Path) -> pd.DataFrame:
     """metrics.csv of one run (empty frame with the contract columns when absent or empty)."""
-    path = Path(run_dir) / "metrics.csv"
+    path = RunFiles(run_dir).metrics
     if not path.exists() or path.stat().st_size == 0:
         return pd.DataFrame(columns=list(TRAINING_COLUMNS))
     try:
@@ -304,17 +264,19 @@ def _flatten_metrics(metrics: dict) -> dict[str, float]:
 
 
 def _score_rows(info: RunInfo) -> list[dict]:
+    """The score files of the run's configured checkpoints (the files the DAG declares), identity from data."""
     rows = []
-    scores_dir = info.run_dir / "scores"
-    for path in sorted(scores_dir.glob("step*.json")) if scores_dir.is_dir() else []:
-        step = _step_of(path)
-        obj = _read_json_safe(path)
-        if obj is None or step is None:
+    files = RunFiles(info.run_dir)
+    steps = (info.summary.get("config") or {}).get("checkpoint_steps") or []
+    for step in steps:
+        path = files.scores(int(step))
+        obj = _read_json_safe(path) if path.exists() else None
+        if obj is None:
             continue
         protocol = obj.get("protocol") or {}
         row = {"dataset": info.dataset, "objective": info.objective, "seed": info.seed,
                "step": int(obj.get("step", step)), "status": obj.get("status") or "ok",
-               "reason": obj.get("reason") or ""}
+               "reason": obj.get("reason") or "", "kind": obj.get("kind") or ""}
         row.update(_flatten_metrics(obj.get("metrics") or {}))
         for key, value in protocol.items():
             if key == "seed":
@@ -347,7 +309,7 @@ def _sort(df: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame:
 
 def collect_scores(run_dirs: Iterable[str | Path], complete_grid: bool = True) -> pd.DataFrame:
     """scores.csv as a DataFrame (see the module docstring)."""
-    infos = [read_run_info(d) for d in run_dirs]
+    infos = _run_infos(run_dirs)
     rows: list[dict] = []
     per_run: dict[int, list[dict]] = {}
     for i, info in enumerate(infos):
@@ -419,8 +381,7 @@ def collect_scores(run_dirs: Iterable[str | Path], complete_grid: bool = True) -
 def collect_training(run_dirs: Iterable[str | Path]) -> pd.DataFrame:
     """training.csv as a DataFrame: identifiers + run_status + every metrics.csv column."""
     frames = []
-    for d in run_dirs:
-        info = read_run_info(d)
+    for info in _run_infos(run_dirs):
         tr = read_training(info.run_dir)
         if tr.empty:
             continue
@@ -438,8 +399,7 @@ def collect_training(run_dirs: Iterable[str | Path]) -> pd.DataFrame:
 def collect_runs(run_dirs: Iterable[str | Path]) -> pd.DataFrame:
     """runs.csv as a DataFrame: one row per run."""
     rows = []
-    for d in run_dirs:
-        info = read_run_info(d)
+    for info in _run_infos(run_dirs):
         s = info.summary or {}
         tr = read_training(info.run_dir)
         steps_done = _to_float(s.get("steps_done"))
@@ -448,7 +408,8 @@ def collect_runs(run_dirs: Iterable[str | Path]) -> pd.DataFrame:
         wall = _to_float(s.get("wall_clock_s"))
         if math.isnan(wall) and "time_s" in tr and tr["time_s"].notna().any():
             wall = float(tr["time_s"].max())
-        n_scores = len(list((info.run_dir / "scores").glob("step*.json"))) if (info.run_dir / "scores").is_dir() else 0
+        n_scores = sum(RunFiles(info.run_dir).scores(int(st)).exists()
+                       for st in (s.get("config") or {}).get("checkpoint_steps") or [])
         rows.append({
             "dataset": info.dataset, "objective": info.objective, "seed": info.seed,
             "status": info.status, "steps": info.steps, "steps_done": steps_done,
@@ -493,15 +454,7 @@ def aggregate_results(run_dirs: Iterable[str | Path] | str | Path, out_dir: str 
     """
     if isinstance(run_dirs, (str, Path)):
         run_dirs = find_run_dirs(run_dirs)
-    dirs: list[Path] = []
-    for d in run_dirs:
-        d = Path(d)
-        if d.is_file() or d.suffix in (".json", ".csv"):
-            d = d.parent
-        if d.name == "scores" or d.name == "checkpoints" or d.name == "samples":
-            d = d.parent
-        if d not in dirs:
-            dirs.append(d)
+    dirs = [Path(d) for d in run_dirs]
     out_dir = Path(out_dir)
     return {
         "scores": write_csv(collect_scores(dirs, complete_grid=complete_grid), out_dir / "scores.csv"),

@@ -20,7 +20,7 @@ from typing import Sequence
 import pandas as pd
 
 from gan.io import write_text
-from gan.report.aggregate import (TOY_METRICS, is_toy_dataset, metric_columns, metric_spec,
+from gan.report.aggregate import (is_toy_dataset, metric_columns, metric_spec,
                                   objective_order, primary_metric, read_table, write_csv)
 from gan.report.stats import mean_std, pairwise_comparisons
 
@@ -332,16 +332,15 @@ def pairwise_table(scores: pd.DataFrame, primary: dict[str, str] | str | None = 
     return numeric, display, notes
 
 
-TOY_CAPTION = ("Toy datasets at the last checkpoint: modes covered, fraction of high-quality samples and W1 to "
-               "the real distribution, mean ± std over seeds.")
+TOY_CAPTION = ("Toy (2-D points) datasets at the last checkpoint: every registered metric with values (modes "
+               "covered, high-quality samples, W1 to the real distribution, ...), mean ± std over seeds.")
 
 
 def toy_table(scores: pd.DataFrame, runs: pd.DataFrame | None = None
               ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     toy = [ds for ds in sorted(scores["dataset"].unique()) if is_toy_dataset(ds, scores)]
     sub = scores[scores["dataset"].isin(toy)]
-    metrics = [m for m in TOY_METRICS if m in sub and sub[m].notna().any()]
-    metrics = [m for m in ("modes_covered", "high_quality", "w1") if m in metrics]
+    metrics = [m for m in metric_columns(sub) if sub[m].notna().any()]
     final = final_step_rows(sub)
     cells = _runs_per_cell(sub, runs) if len(sub) else pd.DataFrame(columns=["dataset", "objective"])
     numeric_rows, display_rows = [], []

@@ -11,13 +11,13 @@ rule aggregate:
         summaries=summary_files(),
         scores=score_files(),
     output:
-        scores=report(f"{RESULTS}/tables/scores.csv", caption="../report/scores.rst", category="Tables"),
-        training=report(f"{RESULTS}/tables/training.csv", caption="../report/training.rst", category="Tables"),
-        runs=report(f"{RESULTS}/tables/runs.csv", caption="../report/runs.rst", category="Tables"),
+        scores=report(LAYOUT.aggregate("scores"), caption="../report/scores.rst", category="Tables"),
+        training=report(LAYOUT.aggregate("training"), caption="../report/training.rst", category="Tables"),
+        runs=report(LAYOUT.aggregate("runs"), caption="../report/runs.rst", category="Tables"),
     params:
         run_dirs=run_dirs(),
     log:
-        f"{RESULTS}/logs/aggregate.log",
+        LAYOUT.log("aggregate"),
     script:
         "../scripts/aggregate.py"
 
@@ -26,11 +26,11 @@ rule provenance:
     input:
         summaries=summary_files(),
     output:
-        f"{RESULTS}/provenance.json",
+        LAYOUT.provenance,
     params:
         config=config,
         config_hash=BENCH.config_hash(),
     log:
-        f"{RESULTS}/logs/provenance.log",
+        LAYOUT.log("provenance"),
     script:
         "../scripts/provenance.py"

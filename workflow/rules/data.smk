@@ -7,14 +7,16 @@ localrules:
     fetch_inception,
 
 
+# The dataset entry's registered dataset with its options, both splits decoded once into one tensor file that
+# training, reference and classifier jobs read.
 rule prepare_data:
     output:
-        f"{RESULTS}/data/{{dataset}}.prepared.json",
+        LAYOUT.prepared("{dataset}"),
     params:
-        data_root=f"{BENCH.resources_dir}/data",
-        options=dataset_options,
+        downloads=LAYOUT.downloads,
+        spec=dataset_spec,
     log:
-        f"{RESULTS}/logs/prepare_data/{{dataset}}.log",
+        LAYOUT.log("prepare_data", "{dataset}"),
     script:
         "../scripts/prepare_data.py"
 
@@ -23,27 +25,26 @@ rule fetch_inception:
     output:
         BENCH.scoring.get("inception_weights", "resources/inception-2015-12-05.pt"),
     log:
-        f"{RESULTS}/logs/fetch_inception.log",
+        LAYOUT.log("fetch_inception"),
     script:
         "../scripts/fetch_inception.py"
 
 
 rule train_classifier:
     input:
-        data=f"{RESULTS}/data/{{dataset}}.prepared.json",
+        data=LAYOUT.prepared("{dataset}"),
     output:
-        model=f"{RESULTS}/reference/{{dataset}}/classifier.pt",
+        model=LAYOUT.classifier("{dataset}"),
     params:
-        data_root=f"{BENCH.resources_dir}/data",
+        spec=dataset_spec,
         epochs=BENCH.scoring.get("classifier_epochs", 20),
-        options=dataset_options,
         device=BENCH.config.get("device", "auto"),
     threads: 1
     resources:
         gpu=1,
         runtime=30,
     log:
-        f"{RESULTS}/logs/train_classifier/{{dataset}}.log",
+        LAYOUT.log("train_classifier", "{dataset}"),
     script:
         "../scripts/train_classifier.py"
 
@@ -52,16 +53,15 @@ rule reference:
     input:
         unpack(reference_rule_inputs),
     output:
-        f"{RESULTS}/reference/{{dataset}}/{{extractor}}_{{mode}}_{{split}}_{{n}}.npz",
+        LAYOUT.reference("{dataset}", "{extractor}", "{mode}", "{split}", "{n}", "{eval_seed}"),
     params:
-        data_root=f"{BENCH.resources_dir}/data",
-        options=dataset_options,
+        spec=dataset_spec,
         device=BENCH.config.get("device", "auto"),
     threads: 2
     resources:
         gpu=reference_uses_gpu,
         runtime=60,
     log:
-        f"{RESULTS}/logs/reference/{{dataset}}/{{extractor}}_{{mode}}_{{split}}_{{n}}.log",
+        LAYOUT.log("reference", "{dataset}", "{extractor}_{mode}_{split}_{n}_s{eval_seed}"),
     script:
         "../scripts/reference.py"

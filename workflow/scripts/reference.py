@@ -13,9 +13,9 @@ torch.set_num_threads(snakemake.threads)
 from gan.metrics import compute_reference
 
 wc = snakemake.wildcards
-path = compute_reference(wc.dataset, wc.extractor, snakemake.output[0], data_root=snakemake.params.data_root,
-                         split=wc.split, mode=wc.mode, n_real=int(wc.n),
+spec = snakemake.params.spec  # the entry's registered dataset and options
+path = compute_reference(spec["dataset"], wc.extractor, snakemake.output[0], prepared=snakemake.input.data,
+                         split=wc.split, mode=wc.mode, n_real=int(wc.n), seed=int(wc.eval_seed),
                          weights_path=snakemake.input.get("weights"), device=snakemake.params.device,
-                         num_workers=snakemake.threads - 1, dataset_options=snakemake.params.options,
-                         overwrite=True)
+                         num_workers=snakemake.threads - 1, dataset_options=spec["options"], overwrite=True)
 print(f"reference statistics: {path}", file=sys.stderr)

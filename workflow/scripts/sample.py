@@ -13,6 +13,6 @@ torch.set_num_threads(snakemake.threads)
 from gan.sampling import sample_checkpoint
 
 result = sample_checkpoint(snakemake.params.run_dir, int(snakemake.wildcards.step), snakemake.params.n,
-                           snakemake.params.seed, snakemake.output.samples, snakemake.output.picture,
+                           snakemake.params.eval_seed, snakemake.output.samples, snakemake.output.picture,
                            device=snakemake.params.device)
 print(result, file=sys.stderr)

@@ -10,14 +10,15 @@ import torch
 
 torch.set_num_threads(snakemake.threads)
 
-from gan.workflow import score_checkpoint
+from gan.metrics import score_checkpoint
 
 inputs = dict(snakemake.input.items())
 references = {k.removeprefix("reference_"): v for k, v in inputs.items() if k.startswith("reference_")}
 weights = {k.removeprefix("weights_"): v for k, v in inputs.items() if k.startswith("weights_")}
 wc = snakemake.wildcards
+run = snakemake.params.run
 result = score_checkpoint(snakemake.input.samples, references, snakemake.output[0], weights=weights,
-                          device=snakemake.params.device, seed=snakemake.params.seed, dataset=wc.dataset,
-                          objective=wc.objective, run_seed=int(wc.seed), step=int(wc.step),
+                          device=snakemake.params.device, seed=snakemake.params.eval_seed,
+                          dataset=run["dataset"], objective=run["objective"], run_seed=run["seed"], step=int(wc.step),
                           num_workers=snakemake.threads - 1)  # clean-fid's loader: the job's other threads
 print(result, file=sys.stderr)

@@ -8,7 +8,8 @@ gpu_claim = claim_gpu() if snakemake.resources.gpu else None
 
 from gan.metrics.classifier import train_classifier
 
-record = train_classifier(snakemake.wildcards.dataset, snakemake.output.model, data_root=snakemake.params.data_root,
+spec = snakemake.params.spec  # the entry's registered dataset and options
+record = train_classifier(spec["dataset"], snakemake.output.model, prepared=snakemake.input.data,
                           epochs=snakemake.params.epochs, device=snakemake.params.device,
-                          dataset_options=snakemake.params.options, num_threads=snakemake.threads)
+                          dataset_options=spec["options"], num_threads=snakemake.threads)
 print(record, file=sys.stderr)

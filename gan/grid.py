@@ -1,0 +1,206 @@
+"""The benchmark grid as the Snakemake workflow sees it: dataset entries x objective entries x run seeds.
+
+A dataset entry is a named instance of a registered dataset with options (two image folders, MNIST at two sizes);
+an objective entry is a registered objective or a named variant of one with its own hyper-parameters and model
+settings (e.g. a WGAN whose critic uses BatchNorm). Snakemake validates the config's structure against
+config/schema.yaml; this module checks what the schema cannot (names and hyper-parameters against the
+registries, every run's resolved settings) and names the bad key.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import MODEL_KEYS, ConfigError, TrainConfig, resolve
+from .datasets import DatasetSpec, dataset_spec
+from .layout import Layout
+from .objectives import OBJECTIVES
+from .provenance import config_hash
+
+# the protocol variant of each feature space (clean-fid's mode for Inception), as written in reference names
+EXTRACTOR_MODES = {
+    "inception": lambda scoring: scoring.get("fid_mode", "clean"),
+    "classifier": lambda scoring: "native",
+    "points": lambda scoring: "exact",
+}
+DEFAULT_EVAL_SEED = 12345
+
+
+@dataclass
+class ObjectiveEntry:
+    name: str  # the entry's name: run folders, tables, MLflow
+    objective: str  # the registered objective
+    settings: dict[str, Any] = field(default_factory=dict)  # its hyper-parameter overrides
+    model: dict[str, Any] = field(default_factory=dict)  # model settings of this objective (e.g. critic_norm)
+
+
+@dataclass
+class DatasetEntry:
+    name: str
+    spec: DatasetSpec  # the registered dataset with its options
+    config: dict[str, Any]  # the entry's config block
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+
+def _split_settings(where: str, settings: dict[str, Any]) -> tuple[dict, dict]:
+    """objective_settings values: hyper-parameters, plus an optional `model:` mapping of model settings."""
+    settings = dict(settings or {})
+    model = dict(settings.pop("model", None) or {})
+    bad = sorted(set(model) - set(MODEL_KEYS))
+    if bad:
+        raise ConfigError(f"{where}.model: unknown model setting(s) {', '.join(bad)}; valid: {', '.join(MODEL_KEYS)}")
+    return settings, model
+
+
+class BenchmarkGrid:
+    def __init__(self, config: dict[str, Any]):
+        from .plugins import load_plugins
+
+        self.config = config
+        load_plugins(config.get("plugins", []))
+        self.layout = Layout(config.get("results_dir", "results"), config.get("resources_dir", "resources"))
+        self.scoring = config.get("scoring", {})
+        self.eval_seed = int(self.scoring.get("eval_seed", DEFAULT_EVAL_SEED))
+        self.seeds = list(config["seeds"])
+        self.objective_entries = self._objective_entries(config["objectives"])
+        self.dataset_entries = self._dataset_entries(config["datasets"])
+        self.objectives = list(self.objective_entries)
+        self.datasets = list(self.dataset_entries)
+        self._validate()
+
+    # --- entries -----------------------------------------------------------------------------------------------
+
+    def _objective_entries(self, items) -> dict[str, ObjectiveEntry]:
+        entries: dict[str, ObjectiveEntry] = {}
+        valid = ", ".join(sorted(OBJECTIVES))
+        for i, item in enumerate(items):
+            if isinstance(item, str):
+                item = {"name": item, "objective": item}
+            where = f"objectives[{i}] ({item.get('name')})"
+            name, base = item.get("name"), item.get("objective", item.get("name"))
+            if base not in OBJECTIVES:
+                raise ConfigError(f"{where}: unknown objective {base!r}; valid: {valid}")
+            if name in entries:
+                raise ConfigError(f"{where}: the name {name!r} is used twice")
+            settings, model = _split_settings(where, {**item.get("settings", {}), "model": item.get("model", {})})
+            entries[name] = ObjectiveEntry(name, base, settings, model)
+        return entries
+
+    def _dataset_entries(self, blocks: dict[str, Any]) -> dict[str, DatasetEntry]:
+        entries = {}
+        for name, block in blocks.items():
+            registered = block.get("dataset", name)
+            try:
+                spec = dataset_spec(registered, **block.get("options", {}))
+            except ValueError as err:
+                raise ConfigError(f"datasets.{name}: {err}") from None
+            entries[name] = DatasetEntry(name, spec, block)
+        return entries
+
+    # --- validation ------------------------------------------------------------------------------------------
+
+    def _validate(self) -> None:
+        for seed in self.seeds:
+            if isinstance(seed, bool) or not isinstance(seed, int):
+                raise ConfigError(f"seeds: {seed!r} is not an integer")
+        for key, settings in self._all_objective_settings():
+            for name, values in settings.items():
+                if name not in self.objective_entries:
+                    raise ConfigError(f"{key}: {name!r} is not one of the objectives {', '.join(self.objectives)}")
+                _split_settings(f"{key}.{name}", values)
+        for dataset, entry in self.dataset_entries.items():
+            spec = entry.config
+            steps = spec["train"]["steps"]
+            for s in spec.get("checkpoint_steps", []):
+                if not 1 <= s <= steps:
+                    raise ConfigError(f"datasets.{dataset}.checkpoint_steps: {s} is outside the run (1..{steps})")
+            if spec.get("checkpoint_every", 1) > steps:
+                raise ConfigError(f"datasets.{dataset}.checkpoint_every: {spec['checkpoint_every']} is beyond "
+                                  f"the run length ({steps} steps)")
+            for extractor in self.extractors(dataset):
+                if extractor not in EXTRACTOR_MODES:
+                    raise ConfigError(f"datasets.{dataset}.extractors: unknown extractor {extractor!r}; valid: "
+                                      f"{', '.join(EXTRACTOR_MODES)}")
+            for objective in self.objectives:
+                try:
+                    resolve(self.train_config(dataset, objective, self.seeds[0]))
+                except (ConfigError, ValueError) as err:
+                    raise ConfigError(f"datasets.{dataset} with objective {objective!r}: {err}") from None
+
+    def _all_objective_settings(self):
+        yield "objective_settings", self.config.get("objective_settings", {})
+        for dataset, spec in self.config["datasets"].items():
+            yield f"datasets.{dataset}.objective_settings", spec.get("objective_settings", {})
+
+    # --- the grid ----------------------------------------------------------------------------------------------
+
+    def runs(self, dataset: str | None = None) -> list[tuple[str, str, int]]:
+        return [(d, o, s) for d in self.datasets if dataset in (None, d) for o in self.objectives for s in self.seeds]
+
+    def kind(self, dataset: str) -> str:
+        return self.dataset_entries[dataset].kind
+
+    def is_images(self, dataset: str) -> bool:
+        return self.kind(dataset) == "images"
+
+    @property
+    def toy_datasets(self) -> list[str]:
+        return [d for d in self.datasets if self.kind(d) == "points"]
+
+    def checkpoint_steps(self, dataset: str) -> list[int]:
+        spec = self.dataset_entries[dataset].config
+        if spec.get("checkpoint_steps"):
+            return sorted(set(spec["checkpoint_steps"]))
+        steps = spec["train"]["steps"]
+        every = spec.get("checkpoint_every", steps)
+        return sorted(set(range(every, steps + 1, every)) | {steps})
+
+    def train_config(self, dataset: str, objective: str, seed: int) -> TrainConfig:
+        entry, obj = self.dataset_entries[dataset], self.objective_entries[objective]
+        values: dict[str, Any] = dict(entry.config["train"])
+        hyper, model = dict(obj.settings), dict(obj.model)
+        # global settings, then the dataset's own, each keyed by objective entry
+        for settings in (self.config.get("objective_settings", {}), entry.config.get("objective_settings", {})):
+            more_hyper, more_model = _split_settings("objective_settings", settings.get(objective, {}))
+            hyper.update(more_hyper)
+            model.update(more_model)
+        values.update(model)
+        values.update(dataset=entry.spec.name, objective=obj.objective, seed=seed, dataset_entry=dataset,
+                      objective_entry=objective, dataset_options=entry.spec.options(), hyperparameters=hyper,
+                      checkpoint_steps=self.checkpoint_steps(dataset), data_root=self.layout.downloads,
+                      prepared_data=self.layout.prepared(dataset), device=self.config.get("device", "auto"))
+        return TrainConfig(**values)
+
+    def train_settings(self, dataset: str, objective: str, seed: int) -> dict[str, Any]:
+        return self.train_config(dataset, objective, seed).to_dict()
+
+    # --- scoring -----------------------------------------------------------------------------------------------
+
+    def extractors(self, dataset: str) -> list[str]:
+        entry = self.dataset_entries[dataset]
+        if entry.kind == "points":
+            return [entry.spec.default_extractor]
+        return list(entry.config.get("extractors", [entry.spec.default_extractor]))
+
+    def samples(self, dataset: str) -> int:
+        return int(self.dataset_entries[dataset].config.get("samples", 10000))
+
+    def n_real(self, dataset: str) -> int:
+        return int(self.dataset_entries[dataset].config.get("n_real", self.scoring.get("n_real", 10000)))
+
+    def reference_split(self) -> str:
+        return self.scoring.get("reference_split", "train")
+
+    def reference_path(self, dataset: str, extractor: str) -> str:
+        """Every parameter of a reference statistic is in its file name (gan.layout)."""
+        return self.layout.reference(dataset, extractor, EXTRACTOR_MODES[extractor](self.scoring),
+                                     self.reference_split(), self.n_real(dataset), self.eval_seed)
+
+    def reference_paths(self, dataset: str) -> dict[str, str]:
+        return {e: self.reference_path(dataset, e) for e in self.extractors(dataset)}
+
+    def config_hash(self) -> str:
+        return config_hash(self.config)
