@@ -17,7 +17,6 @@ from gan.datasets import get_dataset
 from gan.metrics import METRICS, compute_reference, load_reference, score_samples
 from gan.metrics import fid as fidmod
 from gan.metrics.classifier import train_classifier
-from gan.metrics.cli import add_parsers, main
 from gan.metrics.toy import mode_statistics, wasserstein1
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -82,7 +81,7 @@ def test_mode_coverage_perfect_and_single_mode(name, k):
 
 def test_toy_reference_and_scores(tmp_path):
     ref = compute_reference("8gaussians", n_real=500, seed=0, results_dir=tmp_path)
-    assert ref == tmp_path / "reference/8gaussians/8gaussians_points_exact_train_500_s0.npz"
+    assert ref == tmp_path / "reference/8gaussians/points_exact_train_500_s0.npz"  # gan.layout's one scheme
     with pytest.raises(FileExistsError):
         compute_reference("8gaussians", n_real=500, seed=0, results_dir=tmp_path)
     points = load_reference(ref)["points"].astype(np.float64)
@@ -90,9 +89,11 @@ def test_toy_reference_and_scores(tmp_path):
     out = tmp_path / "runs/8gaussians/wgan-gp/seed3/scores/step0000100.json"
     samples = save_samples(tmp_path / "runs/8gaussians/wgan-gp/seed3/samples/step0000100.npz",
                            (points + shift).astype(np.float32), kind="points")
-    result = score_samples(samples, ref, out, seed=0)
+    # identity is data the caller passes (the DAG's params), never parsed from the path
+    result = score_samples(samples, ref, out, seed=0, dataset="8gaussians", objective="wgan-gp", run_seed=3)
     assert json.loads(out.read_text()) == json.loads(json.dumps(result))
     assert (result["dataset"], result["objective"], result["seed"], result["step"]) == ("8gaussians", "wgan-gp", 3, 100)
+    assert result["kind"] == "points"
     assert result["metrics"]["w1"] == pytest.approx(0.01, rel=1e-4)  # float32 storage of the points
     assert result["metrics"]["modes_covered"] == 8
     assert {"n_gen", "n_real", "split", "mode", "extractor", "seed"} <= result["protocol"].keys()
@@ -116,15 +117,9 @@ def test_missing_samples_give_missing_scores(tmp_path):
     assert result["status"] == "missing" and result["metrics"] == {}
 
 
-def test_cli_subcommands(tmp_path, capsys):
-    import argparse
+def test_reference_and_score_through_the_cli(tmp_path):
+    from gan.cli import main
 
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="command")
-    add_parsers(sub)
-    assert {"reference", "score", "train-classifier", "fetch-inception"} <= set(sub.choices)
-    for name in sub.choices:
-        assert sub.choices[name].format_help()
     ref = tmp_path / "ref.npz"
     assert main(["reference", "--dataset", "25gaussians", "--n-real", "1000", "--out", str(ref)]) == 0
     pts = get_dataset("25gaussians").sample(1000, torch.Generator().manual_seed(5)).numpy()
@@ -180,7 +175,7 @@ def test_array_features_equal_cleanfid_folder_features(standin, tmp_path, channe
 def test_inception_end_to_end_grayscale(standin, tmp_path):
     ref = compute_reference("digits", "inception", None, split="test", n_real=16, weights_path=standin,
                             device="cpu", seed=0, results_dir=tmp_path)
-    assert ref.name == "digits_inception_clean_test_16_s0.npz"
+    assert ref.name == "inception_clean_test_16_s0.npz"
     meta = load_reference(ref).meta
     assert meta["n_real"] == 16 and meta["weights_sha256"] == fidmod.sha256_file(standin)
     real = get_dataset("digits", split="test").images_uint8().numpy()[100:112]
@@ -247,7 +242,7 @@ def test_classifier_end_to_end_on_digits(tmp_path):
     assert json.loads(weights.with_suffix(".json").read_text())["test_accuracy"] == record["test_accuracy"]
     ref = compute_reference("digits", "classifier", None, split="train", weights_path=weights, device="cpu",
                             results_dir=tmp_path)
-    assert ref.name == "digits_classifier_native_train_1437_s0.npz"
+    assert ref.name == "classifier_native_train_1437_s0.npz"
     test = get_dataset("digits", split="test").images_uint8().numpy()
     noise = np.random.default_rng(0).integers(0, 256, test.shape, dtype=np.uint8)
     real = score_samples(save_samples(tmp_path / "real.npz", test), ref, None, device="cpu")["metrics"]
@@ -259,5 +254,27 @@ def test_classifier_end_to_end_on_digits(tmp_path):
     assert real["class_entropy"] == pytest.approx(np.log(10), abs=0.02)
 
 
-def test_every_metric_is_registered():
-    assert {"fid", "kid", "fd_classifier", "kid_classifier", "classes", "w1", "modes"} <= set(METRICS)
+def test_every_metric_declares_its_outputs():
+    from gan.metrics import metric_outputs
+
+    outputs = metric_outputs()
+    for metric in METRICS.values():
+        assert metric.outputs and metric.extractors, metric.name
+    assert outputs["fid"].higher_is_better is False and outputs["modes_covered"].higher_is_better is True
+    assert outputs["fid"].floor and outputs["w1"].floor
+
+
+def test_a_metric_returning_an_undeclared_output_is_an_error(tmp_path):
+    from gan.metrics import Output, register_metric
+
+    @register_metric("test_undeclared", extractors="points", outputs={"declared": Output("d", False)})
+    def bad(ctx):
+        return {"declared": 1.0, "surprise": 2.0}
+
+    try:
+        ref = compute_reference("8gaussians", n_real=200, seed=0, results_dir=tmp_path)
+        samples = save_samples(tmp_path / "s.npz", load_reference(ref)["points"], kind="points")
+        with pytest.raises(ValueError, match="undeclared output.*surprise"):
+            score_samples(samples, ref, None, metrics=["test_undeclared"])
+    finally:
+        METRICS.pop("test_undeclared")
