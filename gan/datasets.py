@@ -348,6 +348,7 @@ class Digits(ImageSpec):
     Split: a fixed, stratified 80/20 cut so that train and test never share an image.
     """
     name: ClassVar[str] = "digits"
+    image_size: int | None = None
     channels: ClassVar[int] = 1
     native_size: ClassVar[int] = 8
     classes: ClassVar[int] = 10
