@@ -75,6 +75,21 @@ def test_mode_coverage_perfect_and_single_mode(name, k):
     one = ds.centers[0].numpy() + np.random.default_rng(0).normal(size=(5000, 2)) * ds.std
     stats = mode_statistics(one, ds.centers.numpy(), ds.std)
     assert stats["modes_covered"] == 1 and stats["high_quality"] > 0.97
+    assert stats["mode_kl"] == pytest.approx(np.log(k))  # everything in one of k modes
+
+
+def test_literature_mode_count_vs_the_stricter_share_rule():
+    """VEEGAN/PacGAN count a mode with one high-quality sample; the share rule needs 20% of its uniform share."""
+    ds = get_dataset("8gaussians")
+    centers = ds.centers.numpy()
+    rng = np.random.default_rng(1)
+    # 2,500 samples (the literature's count): 2,493 on mode 0, one on each of the other 7 modes
+    idx = np.r_[np.zeros(2493, int), np.arange(1, 8)]
+    pts = centers[idx] + rng.normal(size=(len(idx), 2)) * ds.std * 0.5
+    stats = mode_statistics(pts, centers, ds.std)
+    assert stats["modes_covered"] == 8 and stats["modes_covered_share"] == 1
+    balanced = ds.sample(20000, torch.Generator().manual_seed(2)).numpy()
+    assert mode_statistics(balanced, centers, ds.std)["mode_kl"] < 0.002
 
 
 # ------------------------------------------------------------------------------------------------ toy scores
