@@ -152,6 +152,11 @@ class Layout:
     def mlflow_synced(self) -> str:
         return f"{self.root}/mlflow/synced.json"
 
+    @property
+    def mlflow_lock(self) -> str:
+        """Held by the MLflow sync (the store's only writer), so two syncs never create the same run twice."""
+        return f"{self.root}/mlflow/sync.lock"
+
     def log(self, stage: str, *parts: str) -> str:
         return f"{self.root}/logs/{stage}" + ("/" + "/".join(parts) if parts else "") + ".log"
 

@@ -362,6 +362,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, callbacks: Iterable[Any] = ()) 
         "status": "diverged" if diverged_step is not None else "finished",
         "steps": cfg.steps, "steps_done": step, "diverged_step": diverged_step,
         "wall_clock_s": elapsed + time.perf_counter() - t0,
+        # epoch seconds (MLflow's run times): the end, and the start it implies (resume pauses left out)
+        "ended_at": time.time(), "started_at": time.time() - (elapsed + time.perf_counter() - t0),
         # identity as the benchmark names the run (grid entries); the registered names are in "config"
         "seed": cfg.seed, "dataset": cfg.dataset_name, "objective": cfg.objective_name, "model": cfg.model,
         "config": config, "config_hash": config_hash(config),

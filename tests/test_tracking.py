@@ -1,4 +1,5 @@
-"""MLflow tracking: concurrency on one SQLite store, idempotent sync from files, dead and live servers."""
+"""MLflow mirror: the sync from files is MLflow's only writer. Idempotence, parent/children, training times,
+a dead server then a later sync, concurrent syncs, the CLI."""
 from __future__ import annotations
 
 import csv
@@ -7,7 +8,6 @@ import json
 import logging
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -23,16 +23,20 @@ from mlflow.entities import ViewType  # noqa: E402
 
 from gan import io as gio  # noqa: E402
 from gan import tracking  # noqa: E402
+from gan.cli import main as cli_main  # noqa: E402
+from gan.layout import Layout  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from mlflow_server import free_port, running_mlflow_server  # noqa: E402
+from mlflow_server import free_port  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT = "gan-bench-test"
 CSV_COLUMNS = ["step", "time_s", "loss_d", "loss_g", "wasserstein", "gp",
                "grad_norm_d", "grad_norm_g", "d_real", "d_fake"]
-CONFIG = {"dataset": "gaussians8", "objective": "wgan-gp", "lr": 1e-4, "betas": [0.5, 0.9],
-          "model": {"name": "mlp", "hidden": 64}, "steps": 40}
+CONFIG = {"lr": 1e-4, "betas": [0.5, 0.9], "model": {"name": "mlp", "hidden": 64}, "steps": 200,
+          "checkpoint_steps": [100, 200]}
+END = 1_700_000_000.0  # summary.json's mtime: the end of training
+WALL = 12.5
 
 
 @pytest.fixture(autouse=True)
@@ -44,21 +48,21 @@ def _no_env_uri(monkeypatch):
 def template_db(tmp_path_factory) -> Path:
     """An empty store with MLflow's schema, made once: creating the schema takes seconds."""
     root = tmp_path_factory.mktemp("template")
-    tracking._client(tracking.resolve_tracking_uri(None, root))
+    MlflowClient(tracking.resolve_tracking_uri(None, root)).search_experiments()
     return root / "mlflow.db"
 
 
 @pytest.fixture
-def store(tmp_path, template_db) -> str:
-    """URI of the embedded store of tmp_path/results (a copy of the template: same as a fresh one)."""
+def results(tmp_path, template_db) -> Path:
+    """tmp_path/results with an empty embedded store (a copy of the template: same as a fresh one)."""
     results = tmp_path / "results"
     results.mkdir()
-    shutil.copyfile(template_db, results / "mlflow.db")
-    return sqlite_uri(tmp_path)
+    shutil.copyfile(template_db, Layout(str(results)).mlflow_db)
+    return results
 
 
-def sqlite_uri(tmp_path: Path) -> str:
-    return tracking.resolve_tracking_uri(None, tmp_path / "results")
+def uri_of(results: Path) -> str:
+    return tracking.resolve_tracking_uri(None, results)
 
 
 # ---- fake result files (CONTRACTS.md layout) ---------------------------------------------------
@@ -72,54 +76,51 @@ def tiny_png() -> bytes:
 
 
 def metric_rows(objective: str, steps: range) -> list[dict]:
-    rows = []
-    for s in steps:
-        wasserstein = "" if objective == "gan" else 0.5 / s
-        gp = 0.01 * s if objective == "wgan-gp" else ""
-        rows.append({"step": s, "time_s": 0.1 * s, "loss_d": 1.0 / s, "loss_g": -1.0 / s,
-                     "wasserstein": wasserstein, "gp": gp, "grad_norm_d": 2.0, "grad_norm_g": 3.0,
-                     "d_real": 0.6, "d_fake": 0.4})
-    return rows
+    return [{"step": s, "time_s": WALL * s / steps[-1], "loss_d": 1.0 / s, "loss_g": -1.0 / s,
+             "wasserstein": "" if objective == "gan" else 0.5 / s, "gp": 0.01 * s if objective == "wgan-gp" else "",
+             "grad_norm_d": 2.0, "grad_norm_g": 3.0, "d_real": 0.6, "d_fake": 0.4} for s in steps]
 
 
-def make_run_dir(results: Path, dataset="gaussians8", objective="wgan-gp", seed=0,
-                 steps=range(10, 210, 10), summary=True, status="finished") -> Path:
-    run_dir = results / "runs" / dataset / objective / f"seed{seed}"
+def make_run(results: Path, dataset="gaussians8", objective="wgan-gp", seed=0, steps=range(10, 210, 10),
+             end=END) -> Path:
+    files = Layout(str(results)).run(dataset, objective, seed)
     buf = _io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(metric_rows(objective, steps))
-    gio.write_text(run_dir / "metrics.csv", buf.getvalue())
-    last = steps[-1]
-    protocol = {"n_gen": 1000, "n_real": 1000, "split": "test", "mode": "exact", "extractor": "none",
-                "seed": 0}
-    gio.write_json(run_dir / "scores" / "step0000100.json",
-                   {"dataset": dataset, "objective": objective, "seed": seed, "step": 100, "status": "ok",
-                    "reason": None, "metrics": {"w1": 0.25, "mmd": 0.01}, "protocol": protocol})
-    gio.write_json(run_dir / "scores" / f"step{last:07d}.json",
-                   {"dataset": dataset, "objective": objective, "seed": seed, "step": last,
-                    "status": "missing", "reason": "diverged at step 150", "metrics": {},
-                    "protocol": protocol})
-    gio.write_bytes(run_dir / "samples" / "step0000100.png", tiny_png())
-    if summary:
-        gio.write_json(run_dir / "summary.json", {
-            "status": status, "steps": last, "steps_done": last, "diverged_step": None,
-            "wall_clock_s": 12.5, "seed": seed, "dataset": dataset, "objective": objective,
-            "model": "mlp", "config": dict(CONFIG, dataset=dataset, objective=objective, seed=seed),
-            "versions": {"torch": "2.14.1", "python": "3.11.7"}, "device": "cpu:x86_64",
-            "checkpoints": {"100": "checkpoints/step0000100.pt"}})
-    return run_dir
+    gio.write_text(files.metrics, buf.getvalue())
+    protocol = {"n_gen": 1000, "n_real": 1000, "split": "test", "mode": "exact", "extractor": "points", "seed": 0}
+    ident = {"dataset": dataset, "objective": objective, "seed": seed}
+    gio.write_json(files.scores(100), {**ident, "step": 100, "status": "ok", "reason": None,
+                                       "metrics": {"w1": 0.25, "mmd": 0.01}, "protocol": protocol})
+    gio.write_json(files.scores(200), {**ident, "step": 200, "status": "missing", "reason": "diverged at step 150",
+                                       "metrics": {}, "protocol": protocol})
+    os.utime(files.scores(100), (end + 5, end + 5))
+    os.utime(files.scores(200), (end + 6, end + 6))
+    gio.write_bytes(files.picture(100), tiny_png())
+    gio.write_json(files.summary, {
+        "status": "finished", "steps": steps[-1], "steps_done": steps[-1], "diverged_step": None,
+        "wall_clock_s": WALL, **ident, "model": "mlp", "config": dict(CONFIG, **ident), "config_hash": "abc123",
+        "versions": {"torch": "2.14.1", "python": "3.11.7"}, "device": "cpu:x86_64",
+        "git": {"commit": "deadbeef" * 5, "dirty": False}, "checkpoints": {"100": "checkpoints/step0000100.pt"}})
+    os.utime(files.summary, (end, end))
+    return files.dir
 
 
-def runs_for(client: MlflowClient, key: str) -> list:
+def experiment_runs(client: MlflowClient, view=ViewType.ALL) -> list:
     exp = client.get_experiment_by_name(EXPERIMENT)
-    return client.search_runs([exp.experiment_id], filter_string=f"tags.`gan_bench.key` = '{key}'",
-                              run_view_type=ViewType.ACTIVE_ONLY)
+    return client.search_runs([exp.experiment_id], run_view_type=view, max_results=1000)
+
+
+def by_key(client: MlflowClient) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for run in experiment_runs(client):
+        out.setdefault(run.data.tags[tracking.KEY_TAG], []).append(run)
+    return out
 
 
 def histories(client: MlflowClient, run) -> dict[str, list[int]]:
-    return {k: sorted(m.step for m in client.get_metric_history(run.info.run_id, k))
-            for k in run.data.metrics}
+    return {k: sorted(m.step for m in client.get_metric_history(run.info.run_id, k)) for k in run.data.metrics}
 
 
 def expected_points(objective: str, steps: range) -> dict[str, list[int]]:
@@ -138,8 +139,6 @@ def test_resolve_tracking_uri(tmp_path, monkeypatch):
     assert tracking.resolve_tracking_uri("http://x:5000", tmp_path) == "http://x:5000"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://env:1")
     assert tracking.resolve_tracking_uri("http://x:5000", tmp_path) == "http://env:1"
-    assert tracking.default_artifact_location("http://env:1", tmp_path) is None
-    assert tracking.default_artifact_location("sqlite:///a.db", tmp_path) == str(tmp_path.resolve() / "mlartifacts")
 
 
 def test_flatten_params():
@@ -148,294 +147,196 @@ def test_flatten_params():
     assert tracking.flatten_params({"a": {}, "b": None}) == {"a": "{}", "b": "None"}
 
 
-def test_retry_retries_lock_errors_only():
-    calls = []
-
-    def fails(times: int, exc: Exception):
-        def fn():
-            calls.append(1)
-            if len(calls) <= times:
-                raise exc
-            return "ok"
-        return fn
-
-    assert tracking._retry(fails(2, sqlite3.OperationalError("database is locked"))) == "ok"
-    assert len(calls) == 3
-    calls.clear()
-    with pytest.raises(ValueError):  # not transient: no retry
-        tracking._retry(fails(1, ValueError("bad value")))
-    assert len(calls) == 1
-    calls.clear()
-    with pytest.raises(sqlite3.OperationalError):  # gives up after `attempts`
-        tracking._retry(fails(9, sqlite3.OperationalError("database is locked")), attempts=3)
-    assert len(calls) == 3
-
-
-# ---- concurrency -----------------------------------------------------------------------------------
-
-WORKER = textwrap.dedent("""
-    import sys, time
-    from pathlib import Path
-    from gan import tracking
-    uri, experiment, idx, results, sync_dir = sys.argv[1:6]
-    idx, results, sync_dir = int(idx), Path(results), Path(sync_dir)
-    tracking._client(uri)  # import MLflow and open the store before the start line
-    (sync_dir / f"ready{idx}").touch()
-    while not (sync_dir / "go").exists():  # start together: imports take seconds and would stagger us
-        time.sleep(0.02)
-    cb = tracking.MlflowCallback(uri, experiment, "toy", "wgan", idx, snakemake_rule="train")
-    run_dir = results / "runs" / "toy" / "wgan" / f"seed{idx}"
-    cb.on_start({"lr": 0.001, "seed": idx}, run_dir, 0)
-    for step in range(1, 31):
-        cb.on_log({"step": step, "loss_d": 1.0 / step, "loss_g": float(idx), "wasserstein": 0.1 * step,
-                   "gp": None})
-        if step % 10 == 0:
-            cb.on_checkpoint(step, run_dir / "checkpoints" / f"step{step:07d}.pt")
-    cb.on_end({"status": "finished", "steps_done": 30, "wall_clock_s": 1.0})
-    sys.exit(0 if cb.enabled else 3)
-""")
-
-
-@pytest.mark.slow  # 8 interpreters importing MLflow: 20-60 s on 2 shared cores
-@pytest.mark.parametrize("init_first", [True, False], ids=["after-init", "no-init"])
-def test_concurrent_processes_one_fresh_sqlite_store(tmp_path, init_first):
-    """8 jobs log at once into one new SQLite store: as the DAG does it (init rule first), and
-    without the init rule (all 8 create the schema at once: the known migration trap)."""
+def test_read_run_takes_identity_and_times_from_the_files(tmp_path):
     results = tmp_path / "results"
-    uri = sqlite_uri(tmp_path)
-    if init_first:
-        tracking.init_store(uri, EXPERIMENT, tracking.default_artifact_location(uri, results))
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    sync_dir = tmp_path / "sync"
-    sync_dir.mkdir()
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, uri, EXPERIMENT, str(i), str(results), str(sync_dir)],
-                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-             for i in range(8)]
-    deadline = time.monotonic() + 240
-    while len(list(sync_dir.glob("ready*"))) < 8 and time.monotonic() < deadline:
-        if any(p.poll() is not None for p in procs):
-            break
-        time.sleep(0.1)
-    (sync_dir / "go").touch()
-    outputs = [p.communicate(timeout=300)[0].decode(errors="replace") for p in procs]
-    for p, out in zip(procs, outputs):
-        assert p.returncode == 0, out
-        assert "tracking is off" not in out, out
+    run_dir = make_run(results, dataset="ring", objective="gan", seed=3)
+    # moved to a folder whose name says nothing: identity still comes from summary.json
+    elsewhere = tmp_path / "somewhere"
+    shutil.copytree(run_dir, elsewhere)
+    os.utime(elsewhere / "summary.json", (END, END))
+    run = tracking.read_run(elsewhere)
+    assert run["key"] == "ring/gan/seed3" and run["tags"]["seed"] == "3"
+    start = END - WALL  # no start timestamp in summary.json: mtime - wall_clock_s
+    assert run["start_ms"] == round(start * 1000) and run["end_ms"] == round(END * 1000)
+    times = {m.step: m.timestamp for m in run["metrics"] if m.key == "train/loss_d"}
+    for row in metric_rows("gan", range(10, 210, 10)):
+        assert times[row["step"]] == round((start + row["time_s"]) * 1000)
+    assert {m.timestamp for m in run["metrics"] if m.key == "score/w1"} == {round((END + 5) * 1000)}
+    assert run["tags"][tracking.GIT_TAG] == "deadbeef" * 5
+    # an explicit start timestamp wins
+    summary = gio.read_json(elsewhere / "summary.json")
+    gio.write_json(elsewhere / "summary.json", {**summary, "started_at": "2024-01-02T03:04:05+00:00"})
+    assert tracking.read_run(elsewhere)["start_ms"] == 1704164645000
+    with pytest.raises(FileNotFoundError, match="not finished"):
+        tracking.read_run(tmp_path / "nothing")
 
-    client = MlflowClient(uri)
-    exp_id = client.get_experiment_by_name(EXPERIMENT).experiment_id
-    runs = client.search_runs([exp_id], run_view_type=ViewType.ALL, max_results=100)
-    assert len(runs) == 8
-    assert sorted(r.data.tags["gan_bench.key"] for r in runs) == sorted(f"toy/wgan/seed{i}" for i in range(8))
-    for run in runs:
-        assert run.info.status == "FINISHED" and run.data.tags["status"] == "finished"
-        assert run.data.params == {"lr": "0.001", "seed": run.data.tags["seed"]}
+
+# ---- the sync --------------------------------------------------------------------------------------
+
+def test_sync_mirrors_files_with_parent_children_and_training_times(results):
+    make_run(results, objective="wgan-gp", seed=0)
+    make_run(results, objective="gan", seed=1, end=END + 100)
+    gio.write_bytes(results / "figures" / "curves.png", tiny_png())
+    gio.write_text(results / "tables" / "scores.csv", "objective,fid\nwgan,1.0\n")
+    gio.write_json(results / "provenance.json", {"git": "x"})
+    report = tracking.sync(results, None, EXPERIMENT)
+    assert report["runs"] == 2 and report["runs_created"] == 3
+
+    client = MlflowClient(uri_of(results))
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert exp.artifact_location.startswith(str(results.resolve() / "mlartifacts"))
+    runs = by_key(client)
+    assert sorted(runs) == ["benchmark", "gaussians8/gan/seed1", "gaussians8/wgan-gp/seed0"]
+    assert all(len(v) == 1 for v in runs.values())
+    (parent,) = runs["benchmark"]
+    assert parent.info.status == "FINISHED" and parent.info.run_name == EXPERIMENT
+    assert parent.info.start_time == round((END - WALL) * 1000) and parent.info.end_time == round((END + 100) * 1000)
+    assert {f.path for f in client.list_artifacts(parent.info.run_id)} == {"figures", "tables", "provenance.json"}
+    assert [f.path for f in client.list_artifacts(parent.info.run_id, "figures")] == ["figures/curves.png"]
+    for objective, seed, end in (("wgan-gp", 0, END), ("gan", 1, END + 100)):
+        (run,) = runs[f"gaussians8/{objective}/seed{seed}"]
+        tags = run.data.tags
+        assert tags[tracking.PARENT_TAG] == parent.info.run_id
+        assert tags["mlflow.source.git.commit"] == "deadbeef" * 5 and "git_commit" not in tags
+        assert tags["dataset"] == "gaussians8" and tags["seed"] == str(seed) and tags["status"] == "finished"
+        assert tags["run_dir"] == f"runs/gaussians8/{objective}/seed{seed}"
+        assert "diverged at step 150" in tags["scores.missing"]
+        assert run.info.status == "FINISHED"
+        assert run.info.start_time == round((end - WALL) * 1000) and run.info.end_time == round(end * 1000)
         hist = histories(client, run)
-        for key in ("train/loss_d", "train/loss_g", "train/wasserstein"):
-            assert hist[key] == list(range(1, 31)), key
-        assert "train/gp" not in hist
-        assert run.info.artifact_uri.startswith(str(results.resolve() / "mlartifacts"))
-
-
-# ---- sync from files ------------------------------------------------------------------------------
-
-def test_sync_twice_is_idempotent(tmp_path, store):
-    results = tmp_path / "results"
-    uri = sqlite_uri(tmp_path)
-    make_run_dir(results, objective="wgan-gp", seed=0)
-    make_run_dir(results, objective="gan", seed=1)
-    make_run_dir(results, objective="wgan", seed=2, summary=False, steps=range(10, 60, 10))
-
-    first = tracking.sync_results(results, uri, EXPERIMENT)
-    assert [r["created"] for r in first] == [True, True, True]
-    client = MlflowClient(uri)
-    snapshot = {}
-    for objective, seed, steps in (("gan", 1, range(10, 210, 10)), ("wgan", 2, range(10, 60, 10)),
-                                   ("wgan-gp", 0, range(10, 210, 10))):
-        (run,) = runs_for(client, f"gaussians8/{objective}/seed{seed}")
-        hist = histories(client, run)
-        for key, want in expected_points(objective, steps).items():
+        for key, want in expected_points(objective, range(10, 210, 10)).items():
             assert hist[key] == want, key
-        assert hist["score/w1"] == [100] and hist["score/mmd"] == [100]
-        assert client.get_metric_history(run.info.run_id, "score/w1")[0].value == 0.25
-        assert run.data.params["protocol.n_gen"] == "1000"
-        assert "diverged at step 150" in run.data.tags["scores.missing"]
-        assert [f.path for f in client.list_artifacts(run.info.run_id, "samples")] == ["samples/step0000100.png"]
-        assert run.data.tags["dataset"] == "gaussians8" and run.data.tags["seed"] == str(seed)
-        assert run.data.tags["run_dir"] == f"runs/gaussians8/{objective}/seed{seed}"
-        assert run.data.tags["git_commit"]
-        if seed == 2:  # no summary.json yet
-            assert run.data.tags["status"] == "running" and run.info.status == "RUNNING"
-        else:
-            assert run.data.tags["status"] == "finished" and run.info.status == "FINISHED"
-            assert run.data.params["model.hidden"] == "64" and run.data.params["betas"] == "[0.5, 0.9]"
-            assert run.data.tags["config_hash"] == tracking.config_hash(
-                dict(CONFIG, dataset="gaussians8", objective=objective, seed=seed))
-            assert hist["summary/wall_clock_s"] == [200]
+        assert hist["score/w1"] == [100] and hist["summary/wall_clock_s"] == [200]
         if objective == "gan":
             assert "train/wasserstein" not in hist and "train/gp" not in hist
-        snapshot[run.info.run_id] = (hist, run.data.params, run.data.tags)
+        # every point at its real training time: start + time_s of metrics.csv
+        points = client.get_metric_history(run.info.run_id, "train/time_s")
+        assert {m.step: m.timestamp for m in points} == {
+            m.step: round((end - WALL) * 1000 + m.value * 1000) for m in points}
+        assert run.data.params["model.hidden"] == "64" and run.data.params["protocol.n_gen"] == "1000"
+        assert [f.path for f in client.list_artifacts(run.info.run_id, "samples")] == ["samples/step0000100.png"]
 
-    second = tracking.sync_results(results, uri, EXPERIMENT)
-    assert [(r["created"], r["metrics"], r["params"], r["artifacts"]) for r in second] == [(False, 0, 0, 0)] * 3
-    runs = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id],
-                              run_view_type=ViewType.ALL)
+
+def test_second_sync_adds_nothing_and_a_new_run_is_added(results):
+    make_run(results, objective="wgan-gp", seed=0)
+    make_run(results, objective="gan", seed=1)
+    tracking.sync(results, None, EXPERIMENT)
+    client = MlflowClient(uri_of(results))
+    snapshot = {r.info.run_id: (histories(client, r), r.data.params, r.data.tags, r.info.end_time)
+                for r in experiment_runs(client)}
+
+    again = tracking.sync(results, None, EXPERIMENT)
+    assert (again["runs_created"], again["metric_points_added"], again["params_added"]) == (0, 0, 0)
+    assert again["artifacts_added"] == 0  # no benchmark files here; the runs' samples are already there
+    runs = experiment_runs(client)
     assert len(runs) == 3
     for run in runs:
-        hist, params, tags = snapshot[run.info.run_id]
-        assert histories(client, run) == hist and run.data.params == params and run.data.tags == tags
+        assert (histories(client, run), run.data.params, run.data.tags, run.info.end_time) == snapshot[run.info.run_id]
 
-    # the unfinished run finishes: the next sync adds its new rows, summary, status
-    make_run_dir(results, objective="wgan", seed=2, steps=range(10, 110, 10))
-    (report,) = tracking.sync_results(results, uri, EXPERIMENT,
-                                      run_dirs=[results / "runs/gaussians8/wgan/seed2"])
-    assert report["created"] is False
-    (run,) = runs_for(client, "gaussians8/wgan/seed2")
-    assert histories(client, run)["train/loss_d"] == list(range(10, 110, 10))
-    assert run.data.tags["status"] == "finished" and run.info.status == "FINISHED"
+    make_run(results, objective="wgan", seed=2)  # a run finished later: only it is added
+    third = tracking.sync(results, None, EXPERIMENT, runs=[("gaussians8", "wgan", 2)])
+    assert third["runs"] == 1 and third["runs_created"] == 1
+    assert sorted(by_key(client)) == ["benchmark", "gaussians8/gan/seed1", "gaussians8/wgan-gp/seed0",
+                                      "gaussians8/wgan/seed2"]
 
 
-def test_changed_param_value_does_not_crash(tmp_path, store, caplog):
-    results = tmp_path / "results"
-    uri = sqlite_uri(tmp_path)
-    run_dir = make_run_dir(results)
-    tracking.sync_run(run_dir, uri, EXPERIMENT)
+def test_changed_param_value_does_not_crash(results, caplog):
+    run_dir = make_run(results)
+    tracking.sync(results, None, EXPERIMENT)
     summary = gio.read_json(run_dir / "summary.json")
     summary["config"]["lr"] = 0.5
     gio.write_json(run_dir / "summary.json", summary)
     with caplog.at_level(logging.WARNING, logger="gan.tracking"):
-        report = tracking.sync_run(run_dir, uri, EXPERIMENT)
-    assert report["created"] is False
-    (run,) = runs_for(MlflowClient(uri), "gaussians8/wgan-gp/seed0")
+        assert tracking.sync(results, None, EXPERIMENT)["runs_created"] == 0
+    (run,) = by_key(MlflowClient(uri_of(results)))["gaussians8/wgan-gp/seed0"]
     assert run.data.params["lr"] == "0.0001" and run.data.tags["param_changed.lr"] == "0.5"
     assert "differ" in caplog.text
 
 
-def test_resumed_callback_continues_the_same_run(tmp_path, store):
-    results = tmp_path / "results"
-    uri = sqlite_uri(tmp_path)
-    run_dir = results / "runs" / "toy" / "gan" / "seed3"
-    first = tracking.MlflowCallback(uri, EXPERIMENT, "toy", "gan", 3)
-    first.on_start(CONFIG, run_dir, 0)
-    for row in metric_rows("gan", range(1, 11)):
-        first.on_log(row)
-    # killed here; the retried job resumes from the checkpoint at step 5 and repeats steps 6..10
-    second = tracking.MlflowCallback(uri, EXPERIMENT, "toy", "gan", 3, snakemake_rule="train")
-    second.on_start(CONFIG, run_dir, 5)
-    for row in metric_rows("gan", range(6, 16)):
-        second.on_log(row)
-    second.on_end({"status": "diverged", "steps_done": 15, "diverged_step": 15, "wall_clock_s": 3.0})
-    assert first.enabled and second.enabled and first.run_id == second.run_id
-    client = MlflowClient(uri)
-    (run,) = runs_for(client, "toy/gan/seed3")
-    assert histories(client, run)["train/loss_d"] == list(range(1, 16))
-    assert run.data.tags["status"] == "diverged" and run.data.tags["snakemake_rule"] == "train"
-    assert run.data.tags["run_dir"] == "runs/toy/gan/seed3"
-
-
-# ---- unreachable server ---------------------------------------------------------------------------
-
-def test_unreachable_server_costs_nothing_then_sync_fills_in(tmp_path, store, caplog):
-    results = tmp_path / "results"
-    run_dir = make_run_dir(results, objective="wgan", seed=4)
+def test_dead_server_costs_nothing_then_a_later_sync_fills_in(results):
+    make_run(results, objective="wgan", seed=4)
+    before = {p: p.stat().st_mtime_ns for p in results.rglob("*") if p.is_file()}
     dead = f"http://127.0.0.1:{free_port()}"
-    cb = tracking.MlflowCallback(dead, EXPERIMENT, "gaussians8", "wgan", 4)
     t0 = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="gan.tracking"):
-        cb.on_start(CONFIG, run_dir, 0)
-        for row in metric_rows("wgan", range(10, 210, 10)):
-            cb.on_log(row)
-        cb.on_checkpoint(100, run_dir / "checkpoints" / "step0000100.pt")
-        cb.on_end(gio.read_json(run_dir / "summary.json"))
-    assert time.monotonic() - t0 < 10
-    assert not cb.enabled
-    warnings = [r for r in caplog.records if r.name == "gan.tracking" and r.levelno >= logging.WARNING]
-    assert len(warnings) == 1 and "tracking is off" in warnings[0].getMessage()
+    with pytest.raises(tracking.TrackingError, match="result files untouched"):
+        tracking.sync(results, dead, EXPERIMENT)
+    assert time.monotonic() - t0 < 60
     assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ  # scoped, not leaked
-    with pytest.raises(tracking.TrackingError, match="not usable"):  # a sync says so, quickly
-        tracking.sync_results(results, dead, EXPERIMENT)
+    after = {p: p.stat().st_mtime_ns for p in results.rglob("*") if p.is_file() and p.name != "sync.lock"}
+    assert after == before
 
-    tracking.sync_results(results, store, EXPERIMENT)
-    client = MlflowClient(store)
-    (run,) = runs_for(client, "gaussians8/wgan/seed4")
+    tracking.sync(results, None, EXPERIMENT)
+    client = MlflowClient(uri_of(results))
+    (run,) = by_key(client)["gaussians8/wgan/seed4"]
     hist = histories(client, run)
     for key, want in expected_points("wgan", range(10, 210, 10)).items():
         assert hist[key] == want
     assert hist["score/w1"] == [100]
 
 
-# ---- benchmark run, CLI, relocation --------------------------------------------------------------
-
-def test_benchmark_artifacts_and_cli(tmp_path, store):
-    results = tmp_path / "results"
-    make_run_dir(results)
-    gio.write_bytes(results / "figures" / "curves.png", tiny_png())
-    gio.write_text(results / "tables" / "scores.csv", "objective,fid\nwgan,1.0\n")
-    gio.write_json(results / "provenance.json", {"git": "x"})
-    marker = results / "mlflow_store.json"
-    assert tracking.main(["mlflow-init", "--results-dir", str(results), "--experiment", EXPERIMENT,
-                          "--marker", str(marker)]) == 0
-    info = json.loads(marker.read_text())
-    uri = info["tracking_uri"]
-    assert uri == sqlite_uri(tmp_path) and info["experiment_id"]
+def test_cli(results, capsys):
+    make_run(results)
+    gio.write_json(results / "provenance.json", {"config": {"experiment": EXPERIMENT}})
     for _ in range(2):
-        assert tracking.main(["mlflow-sync", "--results-dir", str(results), "--experiment", EXPERIMENT,
-                              "--benchmark", "--rule", "mlflow_sync"]) == 0
-    client = MlflowClient(uri)
-    (bench,) = runs_for(client, "benchmark")
-    names = {f.path for f in client.list_artifacts(bench.info.run_id)}
-    assert names == {"figures", "tables", "provenance.json"}
-    assert [f.path for f in client.list_artifacts(bench.info.run_id, "figures")] == ["figures/curves.png"]
-    assert len(client.search_runs([info["experiment_id"]], run_view_type=ViewType.ALL)) == 2
-    (run,) = runs_for(client, "gaussians8/wgan-gp/seed0")
-    assert run.data.tags["snakemake_rule"] == "mlflow_sync"
+        assert cli_main(["mlflow-sync", "--results-dir", str(results)]) == 0  # experiment from provenance.json
+    assert "0 metric points added" in capsys.readouterr().out
+    client = MlflowClient(uri_of(results))
+    assert {k: len(v) for k, v in by_key(client).items()} == {"benchmark": 1, "gaussians8/wgan-gp/seed0": 1}
+    assert cli_main(["mlflow-sync", "--results-dir", str(results / "nope")]) == 2
+    assert "no results folder" in capsys.readouterr().err
+    dead = f"http://127.0.0.1:{free_port()}"
+    assert cli_main(["mlflow-sync", "--results-dir", str(results), "--tracking-uri", dead]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: MLflow sync to") and len(err.strip().splitlines()) == 1
 
 
-def test_moving_results_and_rewriting_artifact_root(tmp_path, template_db):
-    old = tmp_path / "old" / "results"
-    old.mkdir(parents=True)
-    shutil.copyfile(template_db, old / "mlflow.db")
-    run_dir = make_run_dir(old)
-    uri_old = tracking.resolve_tracking_uri(None, old)
-    tracking.sync_results(old, uri_old, EXPERIMENT)
-    new = tmp_path / "new" / "results"
-    new.parent.mkdir()
-    old.rename(new)
-    uri_new = tracking.resolve_tracking_uri(None, new)
-    tracking.init_store(uri_new, EXPERIMENT, tracking.default_artifact_location(uri_new, new),
-                        rewrite_artifact_root_if_moved=True)
-    client = MlflowClient(uri_new)
-    (run,) = runs_for(client, "gaussians8/wgan-gp/seed0")
-    assert run.info.artifact_uri.startswith(str(new.resolve() / "mlartifacts"))
-    local = client.download_artifacts(run.info.run_id, "samples/step0000100.png", str(tmp_path))
-    assert Path(local).read_bytes() == (new / run_dir.relative_to(old) / "samples/step0000100.png").read_bytes()
+# ---- concurrent syncs --------------------------------------------------------------------------------
+
+WORKER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    import mlflow
+    from gan import tracking
+    results, experiment, idx, start_dir = sys.argv[1:5]
+    (Path(start_dir) / f"ready{idx}").touch()
+    deadline = time.monotonic() + 120
+    while not (Path(start_dir) / "go").exists():  # start together: imports take seconds and would stagger us
+        assert time.monotonic() < deadline, "never told to go"
+        time.sleep(0.02)
+    print(tracking.sync(results, None, experiment))
+""")
 
 
-# ---- a real server -------------------------------------------------------------------------------
-
-@pytest.mark.slow  # starting `mlflow server` alone takes 10-35 s here
-def test_callback_and_sync_against_a_real_server(tmp_path):
-    results = tmp_path / "results"
-    run_dir = make_run_dir(results, objective="wgan-gp", seed=7)
-    with running_mlflow_server(tmp_path) as uri:
-        exp_id = tracking.init_store(uri, EXPERIMENT)
-        cb = tracking.MlflowCallback(uri, EXPERIMENT, "gaussians8", "wgan-gp", 7, snakemake_rule="train")
-        cb.on_start(CONFIG, run_dir, 0)
-        for row in metric_rows("wgan-gp", range(10, 110, 10)):  # live only up to step 100
-            cb.on_log(row)
-        assert cb.enabled
-        cb.on_end(gio.read_json(run_dir / "summary.json"))
-        tracking.sync_results(results, uri, EXPERIMENT)
-        tracking.sync_results(results, uri, EXPERIMENT)
-
-        client = MlflowClient(uri)
-        runs = client.search_runs([exp_id], run_view_type=ViewType.ALL)
-        assert len(runs) == 1
-        run = runs[0]
-        hist = histories(client, run)
-        for key, want in expected_points("wgan-gp", range(10, 210, 10)).items():
-            assert hist[key] == want, key
-        assert hist["score/w1"] == [100]
-        assert run.data.params["lr"] == "0.0001" and run.data.params["protocol.split"] == "test"
-        assert run.data.tags["status"] == "finished" and run.data.tags["snakemake_rule"] == "train"
-        assert [f.path for f in client.list_artifacts(run.info.run_id, "samples")] == ["samples/step0000100.png"]
+@pytest.mark.slow  # 3 interpreters importing MLflow on 2 shared cores
+def test_concurrent_syncs_create_no_duplicate_runs(tmp_path):
+    results = tmp_path / "results"  # a fresh store: the three also race to create its schema
+    for seed in range(3):
+        make_run(results, objective="wgan-gp", seed=seed)
+    start_dir = tmp_path / "start"
+    start_dir.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(results), EXPERIMENT, str(i), str(start_dir)],
+                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             for i in range(3)]
+    try:
+        deadline = time.monotonic() + 180
+        while len(list(start_dir.glob("ready*"))) < 3 and not any(p.poll() is not None for p in procs):
+            assert time.monotonic() < deadline, "workers never got ready"
+            time.sleep(0.1)
+        (start_dir / "go").touch()
+        outputs = [p.communicate(timeout=300)[0].decode(errors="replace") for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for p, out in zip(procs, outputs):
+        assert p.returncode == 0, out
+    client = MlflowClient(uri_of(results))
+    runs = by_key(client)
+    assert {k: len(v) for k, v in runs.items()} == {"benchmark": 1, **{f"gaussians8/wgan-gp/seed{s}": 1
+                                                                      for s in range(3)}}
+    assert sum("'runs_created': 4" in out for out in outputs) == 1  # one created them all, the others added nothing
+    for run in experiment_runs(client):
+        for key, steps in histories(client, run).items():
+            assert len(steps) == len(set(steps)), key

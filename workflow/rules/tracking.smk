@@ -1,39 +1,27 @@
-# MLflow mirror of the result files. The store and experiment are created once (SQLite schema migration
-# fails when many jobs create a fresh store at once); the sync brings MLflow up to date from the files and
-# is idempotent, so it also repairs whatever a job could not log live (server down, store locked).
+# MLflow mirror of the result files: the sync at the end of the DAG is MLflow's only writer (training jobs never
+# talk to MLflow). It is idempotent and takes a file lock, so rerunning it, or a user's `python -m gan mlflow-sync`
+# at the same time, adds nothing twice; while the store or server is down only this rule fails, and a later run
+# fills MLflow in from the files.
 
 
 localrules:
-    mlflow_init,
-
-
-rule mlflow_init:
-    output:
-        f"{RESULTS}/mlflow/store.json",
-    params:
-        tracking_uri=MLFLOW.get("tracking_uri"),
-        experiment=BENCH.config["experiment"],
-        results_dir=RESULTS,
-    log:
-        f"{RESULTS}/logs/mlflow_init.log",
-    script:
-        "../scripts/mlflow_init.py"
+    mlflow_sync,
 
 
 rule mlflow_sync:
     input:
-        store=f"{RESULTS}/mlflow/store.json",
         summaries=summary_files(),
         scores=score_files(),
         report=report_outputs(),
+        provenance=LAYOUT.provenance,
     output:
-        f"{RESULTS}/mlflow/synced.json",
+        LAYOUT.mlflow_synced,
     params:
         tracking_uri=MLFLOW.get("tracking_uri"),
         experiment=BENCH.config["experiment"],
         results_dir=RESULTS,
-        run_dirs=run_dirs(),
+        runs=BENCH.runs(),
     log:
-        f"{RESULTS}/logs/mlflow_sync.log",
+        LAYOUT.log("mlflow_sync"),
     script:
         "../scripts/mlflow_sync.py"

@@ -4,23 +4,21 @@
 
 rule train:
     input:
-        data=f"{RESULTS}/data/{{dataset}}.prepared.json",
-        tracking=tracking_store_marker(),
+        data=LAYOUT.prepared("{dataset}"),
     output:
-        summary=f"{RUNS}/summary.json",
-        metrics=f"{RUNS}/metrics.csv",
+        summary=str(RUN.summary),
+        metrics=str(RUN.metrics),
     params:
         settings=train_settings,
         run_dir=run_dir,
-        tracking=tracking_params,
     threads: train_threads
     resources:
         gpu=uses_gpu,
         mem_mb=train_mem_mb,
         runtime=train_runtime,
     log:
-        f"{RESULTS}/logs/train/{{dataset}}/{{objective}}/seed{{seed}}.log",
+        LAYOUT.log("train", "{dataset}", "{objective}", "seed{seed}"),
     benchmark:
-        f"{RESULTS}/benchmarks/train/{{dataset}}/{{objective}}/seed{{seed}}.tsv"
+        LAYOUT.benchmark("train", "{dataset}", "{objective}", "seed{seed}")
     script:
         "../scripts/train.py"

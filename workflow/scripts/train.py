@@ -21,21 +21,8 @@ from gan.config import config_from_dict
 from gan.training import Preempted, train
 
 cfg = config_from_dict(snakemake.params.settings)
-tracking = snakemake.params.tracking
-callbacks = []
-if tracking["enabled"]:
-    from gan.tracking import MlflowCallback, read_store_marker, resolve_tracking_uri
-
-    uri = resolve_tracking_uri(tracking["tracking_uri"], tracking["results_dir"])
-    experiment = read_store_marker(snakemake.input.tracking)["experiment_name"]
-    callbacks.append(MlflowCallback(uri, experiment, cfg.dataset, cfg.objective, cfg.seed,
-                                    snakemake_rule=snakemake.rule))
 try:
-    train(cfg, snakemake.params.run_dir, callbacks=callbacks)
+    train(cfg, snakemake.params.run_dir)
 except Preempted as err:
     logging.warning("%s: exiting with 143 so that the retry resumes from the checkpoint", err)
     sys.exit(Preempted.exit_code)
-except Exception as err:
-    for callback in callbacks:
-        callback.on_failure(err)  # the MLflow run says 'failed' instead of staying 'running'
-    raise
