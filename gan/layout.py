@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 TABLES = ("final_scores", "pairwise", "toy")
 TABLE_FORMATS = ("csv", "md", "tex")
 #: the tidy tables the aggregate stage writes (CSV)
-AGGREGATES = ("scores", "training", "runs")
+AGGREGATES = ("scores", "training", "runs", "floors")
 FIGURE_FORMATS = ("pdf", "png")
 
 
@@ -106,6 +106,10 @@ class Layout:
                   eval_seed: int | str) -> str:
         """Real-data statistics; every parameter of the protocol is in the name."""
         return f"{self.root}/reference/{dataset}/{extractor}_{mode}_{split}_{n_real}_s{eval_seed}.npz"
+
+    def floor(self, dataset: str) -> str:
+        """Real-vs-real scores at the generated samples' N and protocol: every metric's floor."""
+        return f"{self.root}/reference/{dataset}/floor.json"
 
     def classifier(self, dataset: str) -> str:
         """The dataset's own classifier (a feature extractor trained on its labels)."""

@@ -225,10 +225,7 @@ def compute_reference(dataset: str, extractor: str | None = None, out_path: str 
         if not 2 <= n <= total:
             raise ValueError(f"n_real={n} for {dataset!r} ({split}): the split holds {total} images; "
                              f"ask for 2..{total} (or leave n_real unset for all)")
-        if n < total:
-            idx = np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))
-            images = images[idx]
-        data = images
+        data = images[reference_subset(total, n, seed)]
 
     if out_path is None:
         out_path = default_reference_path(dataset, extractor, ext.mode, split, n, seed, results_dir)
@@ -247,6 +244,13 @@ def compute_reference(dataset: str, extractor: str | None = None, out_path: str 
             "versions": package_versions(("numpy", "torch", "clean-fid", "pot", "scipy"))}
     io.save_npz(out_path, meta=np.array(json.dumps(meta, sort_keys=True, default=str)), **arrays)
     return out_path
+
+
+def reference_subset(total: int, n: int, seed: int) -> np.ndarray:
+    """Indices of the real images a reference uses: all of them, or a seeded subset without replacement."""
+    if n >= total:
+        return np.arange(total)
+    return np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))
 
 
 def load_reference(path: str | Path) -> Reference:

@@ -444,8 +444,21 @@ def read_table(path: str | Path) -> pd.DataFrame:
         return pd.DataFrame()
 
 
+def collect_floors(floor_files: Iterable[str | Path]) -> pd.DataFrame:
+    """floors.csv: one row per (dataset, metric) with the real-vs-real mean, std, repeats and N (gan.metrics.floor)."""
+    rows = []
+    for path in floor_files:
+        obj = read_json(path)
+        for metric, v in obj["metrics"].items():
+            rows.append({"dataset": obj["dataset"], "metric": metric, "floor_mean": v["mean"],
+                         "floor_std": v["std"], "floor_repeats": obj["repeats"], "n_gen": obj["n_gen"],
+                         "note": obj.get("note", "")})
+    cols = ["dataset", "metric", "floor_mean", "floor_std", "floor_repeats", "n_gen", "note"]
+    return pd.DataFrame(rows, columns=cols)
+
+
 def aggregate_results(run_dirs: Iterable[str | Path] | str | Path, out_dir: str | Path,
-                      complete_grid: bool = True) -> dict[str, Path]:
+                      complete_grid: bool = True, floors: Iterable[str | Path] = ()) -> dict[str, Path]:
     """Write scores.csv, training.csv and runs.csv of `run_dirs` into `out_dir`.
 
     `run_dirs`: the run folders (what the DAG passes: any file inside a run folder, such as its summary.json,
@@ -460,4 +473,5 @@ def aggregate_results(run_dirs: Iterable[str | Path] | str | Path, out_dir: str 
         "scores": write_csv(collect_scores(dirs, complete_grid=complete_grid), out_dir / "scores.csv"),
         "training": write_csv(collect_training(dirs), out_dir / "training.csv"),
         "runs": write_csv(collect_runs(dirs), out_dir / "runs.csv"),
+        "floors": write_csv(collect_floors(floors), out_dir / "floors.csv"),
     }

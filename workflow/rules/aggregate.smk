@@ -10,10 +10,12 @@ rule aggregate:
     input:
         summaries=summary_files(),
         scores=score_files(),
+        floors=floor_files(),
     output:
         scores=report(LAYOUT.aggregate("scores"), caption="../report/scores.rst", category="Tables"),
         training=report(LAYOUT.aggregate("training"), caption="../report/training.rst", category="Tables"),
         runs=report(LAYOUT.aggregate("runs"), caption="../report/runs.rst", category="Tables"),
+        floors=report(LAYOUT.aggregate("floors"), caption="../report/floors.rst", category="Tables"),
     params:
         run_dirs=run_dirs(),
     log:

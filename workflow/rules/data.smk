@@ -65,3 +65,25 @@ rule reference:
         LAYOUT.log("reference", "{dataset}", "{extractor}_{mode}_{split}_{n}_s{eval_seed}"),
     script:
         "../scripts/reference.py"
+
+
+# Every metric's floor: unseen real samples scored like the generated ones (same N, references, extractors).
+rule floor:
+    input:
+        unpack(floor_rule_inputs),
+    output:
+        LAYOUT.floor("{dataset}"),
+    params:
+        spec=dataset_spec,
+        n_gen=n_samples,
+        repeats=BENCH.scoring.get("floor_repeats", 3),
+        eval_seed=BENCH.eval_seed,
+        device=BENCH.config.get("device", "auto"),
+    threads: 1
+    resources:
+        gpu=uses_gpu,
+        runtime=60,
+    log:
+        LAYOUT.log("floor", "{dataset}"),
+    script:
+        "../scripts/floor.py"

@@ -1,0 +1,82 @@
+"""Real-vs-real floors: what a perfect generator scores under the same protocol as the generated samples.
+
+Real samples, never seen by the reference, are scored against the same references, at the same N, with the same
+extractors and metric options, `repeats` times (fresh draws each time): the mean is the metric's floor and the
+spread its sampling noise. A converged model can only be told apart from a perfect one by comparing with this.
+
+- Toy data: fresh draws from the distribution (seeds eval_seed + 1 + r; the reference used eval_seed).
+- Images: draws without replacement from the real images the reference did not use (the other split, and the
+  rest of the reference's split). When fewer than N such images exist, every repeat uses all of them and the
+  file says so (`n_gen` is then smaller than the generated samples' N, and the floor is only indicative).
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gan import io
+from gan.metrics import load_reference, reference_subset, score_checkpoint
+
+FLOOR_OBJECTIVE = "real data"
+
+
+def real_pool(dataset: str, options: dict, prepared: str | Path | None, reference_meta: dict,
+              data_root: str | Path = "resources/data") -> np.ndarray:
+    """uint8 real images the reference did not use: the other split and the rest of the reference's split."""
+    from gan.datasets import get_dataset
+
+    split = reference_meta["split"]
+    other = "test" if split == "train" else "train"
+    used = get_dataset(dataset, data_root, split, prepared=prepared, **options).images_uint8().numpy()
+    rest = np.setdiff1d(np.arange(len(used)), reference_subset(len(used), int(reference_meta["n_real"]),
+                                                               int(reference_meta["seed"])))
+    pool = [used[rest], get_dataset(dataset, data_root, other, prepared=prepared, **options).images_uint8().numpy()]
+    return np.concatenate([p for p in pool if len(p)])
+
+
+def compute_floor(dataset_entry: str, dataset: str, options: dict, references: dict[str, str], n_gen: int,
+                  repeats: int, eval_seed: int, out_json: str | Path, *, prepared: str | Path | None = None,
+                  weights: dict[str, str] | None = None, data_root: str | Path = "resources/data",
+                  **score_kwargs: Any) -> dict:
+    """Score `repeats` draws of `n_gen` real samples against `references`; write the floor JSON atomically."""
+    import torch
+
+    from gan.datasets import get_dataset
+    from gan.sampling import save_samples
+
+    start = time.time()
+    first = load_reference(next(iter(references.values()))).meta
+    kind = first["kind"]
+    pool = None if kind == "points" else real_pool(dataset, options, prepared, first, data_root)
+    n = n_gen if pool is None else min(n_gen, len(pool))
+    per_repeat = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(repeats):
+            seed = eval_seed + 1 + r
+            if pool is None:
+                ds = get_dataset(dataset, data_root, "train", prepared=prepared, **options)
+                data = ds.sample(n, torch.Generator().manual_seed(seed)).numpy()
+            else:
+                data = pool[np.sort(np.random.default_rng(seed).choice(len(pool), size=n, replace=False))]
+            path = Path(tmp) / f"real{r}.npz"
+            save_samples(path, kind, data, step=0, seed=seed)
+            result = score_checkpoint(path, references, Path(tmp) / f"real{r}.json", weights=weights,
+                                      seed=eval_seed, dataset=dataset_entry, objective=FLOOR_OBJECTIVE, run_seed=r,
+                                      step=0, **score_kwargs)
+            per_repeat.append(result["metrics"])
+    keys = sorted({k for m in per_repeat for k in m})
+    metrics = {}
+    for key in keys:
+        values = np.array([m[key] for m in per_repeat if key in m], dtype=float)
+        metrics[key] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else None,
+                        "values": values.tolist()}
+    out = {"dataset": dataset_entry, "kind": kind, "n_gen": int(n), "n_gen_requested": int(n_gen),
+           "repeats": int(repeats), "eval_seed": int(eval_seed), "metrics": metrics,
+           "references": {k: str(v) for k, v in references.items()}, "time_s": round(time.time() - start, 3),
+           "note": "" if n == n_gen else f"only {n} unseen real images: the floor is at N={n}, not {n_gen}"}
+    io.write_json(out_json, out)
+    return out
