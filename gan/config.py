@@ -35,6 +35,7 @@ class TrainConfig:
     z_dim: int | None = None
     width: int | None = None
     critic_norm: str = "none"
+    init: str = field(default="default", metadata={"help": "weight init (gan.models.INITS); default: the model's own"})
     # objective hyper-parameters (the objective's own fields); unset keys keep its paper defaults
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     # device
@@ -56,13 +57,13 @@ class TrainConfig:
     def model_config(self) -> ModelConfig:
         spec = dataset_spec(self.dataset, **self.dataset_options)
         return ModelConfig(name=self.model or spec.default_model, data_shape=spec.shape, z_dim=self.z_dim,
-                           width=self.width, critic_norm=self.critic_norm)
+                           width=self.width, critic_norm=self.critic_norm, init=self.init)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-MODEL_KEYS = ("model", "z_dim", "width", "critic_norm")
+MODEL_KEYS = ("model", "z_dim", "width", "critic_norm", "init")
 # settings that may change between a checkpoint and its resumption without changing the result
 RESUMABLE_KEYS = ("steps", "checkpoint_steps", "resume_every", "data_root", "prepared_data", "device", "compile")
 

@@ -1,8 +1,12 @@
+import math
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
 
 from gan.config import ConfigError, TrainConfig, resolve
-from gan.models import ModelConfig, build_models
+from gan.models import MODELS, ModelConfig, build_models, resolved_init
 
 
 @pytest.mark.parametrize("name, shape", [("toy", (2,)), ("mlp", (1, 8, 8)), ("mlp", (3, 32, 32)),
@@ -25,8 +29,9 @@ def test_toy_architecture_is_the_reference_one():
 
 
 def test_unknown_model_lists_valid_names():
-    with pytest.raises(ValueError, match="valid names: dcgan, mlp, toy"):
+    with pytest.raises(ValueError, match="valid names: ") as err:
         build_models(ModelConfig(name="resnet", data_shape=(2,)))
+    assert all(name in str(err.value) for name in MODELS)
 
 
 def test_resolve_rejects_batchnorm_critic_for_wgan_gp():
@@ -34,3 +39,135 @@ def test_resolve_rejects_batchnorm_critic_for_wgan_gp():
         resolve(TrainConfig(dataset="cifar10", objective="wgan-gp", model="dcgan", critic_norm="batch"))
     # the same critic is fine for the non-saturating GAN
     assert resolve(TrainConfig(dataset="cifar10", objective="gan", model="dcgan", critic_norm="batch"))
+
+
+def n_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+# Parameter counts of improved_wgan_training's models, by hand from the layer lists of gan_mnist.py (DIM 64) and
+# gan_cifar.py (DIM 128): conv k x k = in*out*k*k + out biases; linear = in*out + out; BatchNorm = 2 per channel
+# (tflib's offset and scale). 5x5 kernels everywhere; the critic's last conv output is 4x4x4DIM.
+MNIST_CRITIC = (1 * 64 * 25 + 64) + (64 * 128 * 25 + 128) + (128 * 256 * 25 + 256) + (4 * 4 * 256 + 1)
+MNIST_CRITIC_BN = MNIST_CRITIC + 2 * 128 + 2 * 256  # MODE == 'wgan': Discriminator.BN2, BN3
+MNIST_G = (128 * 4 * 4 * 256 + 4 * 4 * 256) + (256 * 128 * 25 + 128) + (128 * 64 * 25 + 64) + (64 * 1 * 25 + 1)
+MNIST_G_BN = MNIST_G + 2 * 4 * 4 * 256 + 2 * 128 + 2 * 64  # MODE == 'wgan': Generator.BN1 (per feature), BN2, BN3
+CIFAR_CRITIC = (3 * 128 * 25 + 128) + (128 * 256 * 25 + 256) + (256 * 512 * 25 + 512) + (4 * 4 * 512 + 1)
+CIFAR_CRITIC_BN = CIFAR_CRITIC + 2 * 256 + 2 * 512  # MODE != 'wgan-gp'
+CIFAR_G = ((128 * 4 * 4 * 512 + 4 * 4 * 512) + 2 * 4 * 4 * 512 + (512 * 256 * 25 + 256) + 2 * 256
+           + (256 * 128 * 25 + 128) + 2 * 128 + (128 * 3 * 25 + 3))  # BatchNorm in G in every mode
+
+
+def test_reference_counts_written_out():
+    # the numbers the docstrings and the config quote ("about 1.0M" in the reference discussion)
+    assert (MNIST_CRITIC, MNIST_G, CIFAR_CRITIC, CIFAR_G) == (1_030_145, 1_554_177, 4_114_689, 5_179_907)
+
+
+@pytest.mark.parametrize("name, shape, norm, g_count, d_count", [
+    ("wgan-gp-mnist", (1, 28, 28), "none", MNIST_G, MNIST_CRITIC),
+    ("wgan-gp-mnist", (1, 28, 28), "batch", MNIST_G_BN, MNIST_CRITIC_BN),
+    ("wgan-gp-cifar", (3, 32, 32), "none", CIFAR_G, CIFAR_CRITIC),
+    ("wgan-gp-cifar", (3, 32, 32), "batch", CIFAR_G, CIFAR_CRITIC_BN),
+])
+def test_reference_models_match_the_reference_counts_and_run(name, shape, norm, g_count, d_count):
+    g, d = build_models(ModelConfig(name=name, data_shape=shape, critic_norm=norm))
+    assert (n_params(g), n_params(d)) == (g_count, d_count)
+    has_bn = any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
+    assert has_bn == (norm == "batch")
+    assert g.z_dim == 128
+    x = torch.rand(2, *shape) * 2 - 1
+    assert d(x).shape == (2,)
+    fake = g(torch.randn(2, g.z_dim))
+    assert fake.shape == (2, *shape) and fake.min() >= -1 and fake.max() <= 1  # tanh (reference MNIST: sigmoid)
+    assert d(fake).shape == (2,)
+
+
+def test_reference_critic_with_layer_norm_runs():
+    g, d = build_models(ModelConfig(name="wgan-gp-mnist", data_shape=(1, 28, 28), critic_norm="layer"))
+    assert any(isinstance(m, torch.nn.LayerNorm) for m in d.modules())
+    assert d(g(torch.randn(2, g.z_dim))).shape == (2,)
+
+
+def test_reference_models_refuse_other_sizes():
+    with pytest.raises(ValueError, match="28x28"):
+        build_models(ModelConfig(name="wgan-gp-mnist", data_shape=(3, 32, 32)))
+    with pytest.raises(ValueError, match="32x32"):
+        build_models(ModelConfig(name="wgan-gp-cifar", data_shape=(1, 28, 28)))
+
+
+def _weights(net, kind):
+    return [m.weight for m in net.modules() if isinstance(m, kind)]
+
+
+def test_dcgan_init_is_normal_0_02():
+    torch.manual_seed(0)
+    g, d = build_models(ModelConfig(name="wgan-gp-cifar", data_shape=(3, 32, 32), critic_norm="batch", init="dcgan"))
+    convs = _weights(g, torch.nn.ConvTranspose2d) + _weights(d, torch.nn.Conv2d)
+    stds = [w.std().item() for w in convs]
+    assert all(abs(s - 0.02) < 0.002 for s in stds), stds
+    assert all(abs(w.mean().item()) < 0.002 for w in convs)
+    bn = _weights(g, torch.nn.modules.batchnorm._BatchNorm) + _weights(d, torch.nn.modules.batchnorm._BatchNorm)
+    assert bn and all(abs(w.mean().item() - 1) < 0.01 and 0.01 < w.std().item() < 0.03 for w in bn)
+    biases = [m.bias for m in [*g.modules(), *d.modules()] if getattr(m, "bias", None) is not None]
+    assert all(torch.all(b == 0) for b in biases)
+    # PyTorch's default on the same model is not N(0, 0.02): the setting is what changes the weights
+    _, d0 = build_models(ModelConfig(name="wgan-gp-cifar", data_shape=(3, 32, 32), init="pytorch"))
+    assert abs(_weights(d0, torch.nn.Conv2d)[1].std().item() - 0.02) > 0.002
+
+
+def test_reference_models_default_to_the_tflib_init():
+    """tflib conv2d.py (he_init): std sqrt(4 / (in*k^2 + out*k^2/stride^2)), uniform; linear.py: Glorot."""
+    cfg = ModelConfig(name="wgan-gp-mnist", data_shape=(1, 28, 28))
+    assert resolved_init(cfg) == "tflib"
+    assert resolved_init(ModelConfig(name="dcgan", data_shape=(1, 28, 28))) == "pytorch"
+    torch.manual_seed(0)
+    g, d = build_models(cfg)
+    conv3 = _weights(d, torch.nn.Conv2d)[2]  # 128 -> 256, 5x5, stride 2
+    std = math.sqrt(4 / (128 * 25 + 256 * 25 / 4))
+    assert conv3.std().item() == pytest.approx(std, rel=0.02)
+    assert conv3.abs().max().item() <= std * math.sqrt(3)  # uniform on [-std*sqrt(3), std*sqrt(3)]
+    deconv = _weights(g, torch.nn.ConvTranspose2d)[0]  # 256 -> 128, 5x5, x2
+    assert deconv.std().item() == pytest.approx(math.sqrt(4 / (256 * 25 / 4 + 128 * 25)), rel=0.02)
+    out = _weights(d, torch.nn.Linear)[0]  # 4096 -> 1, Glorot
+    assert out.std().item() == pytest.approx(math.sqrt(2 / (4096 + 1)), rel=0.05)
+    assert all(torch.all(m.bias == 0) for m in [*g.modules(), *d.modules()] if getattr(m, "bias", None) is not None)
+
+
+def test_init_is_recorded_and_old_model_configs_still_load():
+    cfg = ModelConfig(name="wgan-gp-mnist", data_shape=(1, 28, 28), init="dcgan")
+    assert cfg.to_dict()["init"] == "dcgan"
+    old = {k: v for k, v in ModelConfig(name="dcgan", data_shape=(1, 28, 28)).to_dict().items() if k != "init"}
+    rebuilt = ModelConfig(**{**old, "data_shape": tuple(old["data_shape"])})  # as gan.checkpoint rebuilds it
+    assert rebuilt.init == "default" and resolved_init(rebuilt) == "pytorch"
+    build_models(rebuilt)
+    with pytest.raises(ValueError, match="unknown init"):
+        build_models(ModelConfig(name="toy", data_shape=(2,), init="xavier"))
+    # a training setting like the other model keys, validated when the run is resolved
+    assert TrainConfig(dataset="mnist", objective="wgan", init="dcgan").model_config().init == "dcgan"
+    with pytest.raises(ConfigError, match="unknown init"):
+        resolve(TrainConfig(dataset="mnist", objective="wgan", model="wgan-gp-mnist", init="xavier"))
+
+
+def test_resolve_rejects_batchnorm_in_the_reference_critic_for_wgan_gp():
+    with pytest.raises(ConfigError, match="BatchNorm"):
+        resolve(TrainConfig(dataset="mnist", objective="wgan-gp", model="wgan-gp-mnist", critic_norm="batch"))
+    with pytest.raises(ConfigError, match="BatchNorm"):
+        resolve(TrainConfig(dataset="cifar10", objective="wgan-gp", model="wgan-gp-cifar", critic_norm="batch"))
+    assert resolve(TrainConfig(dataset="mnist", objective="wgan", model="wgan-gp-mnist", critic_norm="batch"))
+
+
+def test_paper_config_validates_and_uses_the_reference_models():
+    from gan.grid import BenchmarkGrid
+
+    with open(Path(__file__).resolve().parents[1] / "config" / "config.yaml") as f:
+        grid = BenchmarkGrid(yaml.safe_load(f))  # resolves (and builds) every run's models
+    expected = {"mnist": ("wgan-gp-mnist", MNIST_CRITIC, MNIST_CRITIC_BN, {"wgan"}),
+                "fashion_mnist": ("wgan-gp-mnist", MNIST_CRITIC, MNIST_CRITIC_BN, {"wgan"}),
+                "cifar10": ("wgan-gp-cifar", CIFAR_CRITIC, CIFAR_CRITIC_BN, {"wgan", "gan"})}
+    for dataset, (model, plain, with_bn, bn_objectives) in expected.items():
+        for objective in ("gan", "wgan", "wgan-gp"):
+            cfg = resolve(grid.train_config(dataset, objective, 0), build=False)
+            assert cfg.model == model
+            assert cfg.critic_norm == ("batch" if objective in bn_objectives else "none"), (dataset, objective)
+            _, critic = build_models(cfg.model_config())
+            assert n_params(critic) == (with_bn if objective in bn_objectives else plain), (dataset, objective)
