@@ -12,7 +12,8 @@ import pytest
 from gan.io import save_npz, write_json, write_text
 from gan.report import aggregate_results, make_tables
 from gan.report import stats as st
-from gan.report.aggregate import METRICS, metric_spec, primary_metric
+from gan.metrics import metric_outputs
+from gan.report.aggregate import metric_spec, primary_metric
 
 DATASETS = ("8gaussians", "digits")
 OBJECTIVES = ("gan", "wgan", "wgan-gp")
@@ -28,7 +29,7 @@ def _metrics(dataset: str, objective: str, seed: int, step: int) -> dict:
     k = step / 100
     if dataset == "digits":
         fid = 100.0 / k + OBJ_OFFSET[objective] + 2.0 * seed + 20.0
-        return {"fid": fid, "kid": fid / 1000, "kid_std": 1e-3, "fd_classifier": fid / 10,
+        return {"fid": fid, "kid": fid / 1000, "fd_classifier": fid / 10,
                 "classes_covered": min(10.0, 6 + k + seed % 2)}
     w1 = 1.0 / k + OBJ_OFFSET[objective] / 100 + 0.02 * seed + 0.1
     return {"w1": w1, "modes_covered": min(8.0, 5 + k), "high_quality": min(1.0, 0.6 + 0.1 * k)}
@@ -64,7 +65,7 @@ def make_run(root: Path, dataset: str, objective: str, seed: int) -> Path:
         checkpoints[str(step)] = ck
     for step in STEPS:
         score = {"dataset": dataset, "objective": objective, "seed": seed, "step": step, "status": "ok",
-                 "reason": None, "metrics": _metrics(dataset, objective, seed, step), "protocol": _protocol(dataset),
+                 "reason": None, "kind": "images" if dataset == "digits" else "points", "metrics": _metrics(dataset, objective, seed, step), "protocol": _protocol(dataset),
                  "device": "cpu", "time_s": 0.5}
         rng = np.random.default_rng(seed * 1000 + step)
         if step > done:
@@ -85,7 +86,8 @@ def make_run(root: Path, dataset: str, objective: str, seed: int) -> Path:
     write_json(d / "summary.json", {
         "status": "diverged" if diverged else "finished", "steps": STEPS[-1], "steps_done": done,
         "diverged_step": DIVERGED_AT if diverged else None, "wall_clock_s": done * rate + 0.5, "seed": seed,
-        "dataset": dataset, "objective": objective, "model": "mlp", "config": {"lr": 1e-4},
+        "dataset": dataset, "objective": objective, "model": "mlp",
+        "config": {"hyperparameters": {"lr": 1e-4}, "checkpoint_steps": list(STEPS)},
         "versions": {"torch": "x"}, "device": "cpu:x86_64", "checkpoints": checkpoints})
     return d
 
@@ -127,7 +129,7 @@ def test_aggregate_missing_scores_stay_nan(tree):
     # metrics a dataset does not have are NaN, never 0
     assert s.loc[s.dataset == "digits", "w1"].isna().all()
     assert s.loc[s.dataset == "8gaussians", "fid"].isna().all()
-    assert not (s[[m for m in METRICS if m in s]] == 0).any().any()
+    assert not (s[[m for m in metric_outputs() if m in s]] == 0).any().any()
     ok = s[s.status == "ok"]
     assert len(ok) == len(s) - 2
     assert set(ok.loc[ok.dataset == "digits", "n_gen"]) == {500}
@@ -137,7 +139,7 @@ def test_aggregate_missing_scores_stay_nan(tree):
 
     assert set(ok.loc[ok.dataset == "digits", "protocol_weights_sha256"]) == {"ab12"}
     assert (ok["eval_time_s"] == 0.5).all()
-    assert set(metric_columns(s)) == {"fid", "kid", "kid_std", "fd_classifier", "classes_covered", "w1",
+    assert set(metric_columns(s)) == {"fid", "kid", "fd_classifier", "classes_covered", "w1",
                                       "modes_covered", "high_quality"}
 
 
@@ -159,12 +161,12 @@ def test_aggregate_glob_and_incomplete_run(tree, tmp_path):
     assert len(find_run_dirs(tree.root / "runs")) == len(tree.run_dirs)
     paths = aggregate_results(tree.root / "runs", tmp_path / "t")  # a root is globbed
     assert len(pd.read_csv(paths["scores"])) == len(tree.scores)
-    # a run still in progress (no summary) yields only its own score files
+    # a run without a summary has no identity of its own (nothing is read from its path): left out, with a warning
     d = make_run(tmp_path / "runs", "digits", "gan", 7)
     (d / "summary.json").unlink()
-    (d / "scores" / "step0000300.json").unlink()
-    df = collect_scores([d])
-    assert list(df["step"]) == [100, 200] and (df["run_status"] == "incomplete").all()
+    with pytest.warns(UserWarning, match="no readable summary.json"):
+        df = collect_scores([d])
+    assert df.empty
 
 
 def test_registry_and_primary(tree):
@@ -188,8 +190,9 @@ def test_mann_whitney_separated_and_identical():
 
 def test_stats_small_n_and_nan():
     res = st.compare_two([1.0, np.nan], [2.0, 3.0, 4.0])
-    assert res["n_a"] == 1 and np.isnan(res["mwu_p"]) and np.isnan(res["welch_p"]) and "n < 2" in res["note"]
-    res = st.welch_t([1.0, 1.0], [1.0, 1.0])
+    assert res["n_a"] == 1 and np.isnan(res["p"]) and np.isnan(res["effect"]) and res["note"] == "n < 3: no test"
+    assert np.isnan(st.welch_t([1.0, 2.0], [1.0, 2.0, 3.0])["p"])
+    res = st.welch_t([1.0, 1.0, 1.0], [1.0, 1.0, 1.0])
     assert res["p"] == 1.0 and "zero variance" in res["note"]
     assert np.isnan(st.spearman([1, 2], [2, 1])["rho"])
     assert st.spearman([1, 2, 3, 4], [2, 4, 6, 9])["rho"] == pytest.approx(1.0)
@@ -213,6 +216,8 @@ def test_final_scores_table(tables):
     assert np.isfinite(f["mean"]).all() and np.isfinite(f["std"]).all() and np.isfinite(f["median"]).all()
     assert f.loc[("digits", "wgan"), "n"] == 2 and f.loc[("digits", "wgan"), "n_diverged"] == 1
     assert f.loc[("digits", "gan"), "n"] == 3 and f.loc[("digits", "gan"), "n_diverged"] == 0
+    assert f.loc[("digits", "wgan"), "n_finished"] == 2 and f.loc[("digits", "wgan"), "success_rate"] == 2 / 3
+    assert f.loc[("digits", "wgan"), "success_low"] == pytest.approx(0.0943, abs=1e-4)  # Clopper-Pearson 2/3
     # gan digits: fid at 300 = 100/3 + 20 + 2*seed -> mean over seeds 0,1,2
     assert f.loc[("digits", "gan"), "mean"] == pytest.approx(100 / 3 + 20 + 2)
     assert f.loc[("digits", "gan"), "std"] == pytest.approx(2.0)
@@ -233,14 +238,19 @@ def test_pairwise_table(tables):
     p = tables.pairwise
     fid = p[(p.dataset == "digits") & (p.metric == "fid")]
     assert len(fid) == 3  # C(3, 2)
-    assert fid["mwu_p"].between(0, 1).all() and fid["welch_p"].between(0, 1).all()
+    assert fid["p"].between(0, 1).all() and fid["p_holm"].between(0, 1).all()
     row = fid[(fid.a == "gan") & (fid.b == "wgan")].iloc[0]
-    assert row["n_a"] == 3 and row["n_b"] == 2 and row["better"] == "gan"
-    assert row["cliffs_delta"] == -1.0
+    # same seeds on both sides: paired; wgan's diverged seed 1 is its worst outcome, not a dropped run
+    assert row["test"].startswith("paired") and row["n_pairs"] == 3 and row["diverged_b"] == 1
+    assert row["n_a"] == 3 and row["n_b"] == 3 and row["better"] == "gan"
+    assert row["effect"] == 1.0 and row["cliffs_delta"] == 1.0  # oriented: > 0 when A is better
+    assert row["p"] == pytest.approx(2 / 2**3) and row["p_min"] == pytest.approx(2 / 2**3)
+    assert row["diff"] == pytest.approx(-10.0) and row["diff_n"] == 2  # over the seeds where both finished
+    np.testing.assert_allclose(p["p_holm"], st.holm(p["p"]))  # one Holm family: the whole table
     assert set(p["metric"]) >= {"fid", "kid", "w1", "modes_covered"}
     assert "kid_std" not in set(p["metric"])
     md = (tables.paths["pairwise"][0].parent / "pairwise.md").read_text()
-    assert "wgan-gp" in md and "gan vs wgan" in md
+    assert "wgan-gp" in md and "gan vs wgan" in md and "paired" in md and f"m = {p['p'].notna().sum()}" in md
 
 
 def test_toy_table(tables):
@@ -262,10 +272,15 @@ def test_tables_single_seed_all_nan(tmp_path, tree):
     assert len(f) == 6 and f["std"].isna().all()
     assert f.loc[(f.dataset == "digits") & (f.objective == "gan"), "n"].iloc[0] == 0
     pw = pd.read_csv(out["pairwise"][0])
-    assert pw["mwu_p"].isna().all() and pw["note"].str.contains("n < 2").all()
+    assert pw["p"].isna().all() and pw["note"].str.contains("n < 3: no test", regex=False).all()
+    assert "n < 3: no test" in (tmp_path / "pairwise.md").read_text()
 
 
 # ---------------------------------------------------------------------------------------------------------- figures
+# The figures plot only the files they are given (what the figures rule declares), each with its identity as data.
+
+TOY = ("8gaussians",)  # the toy datasets of this grid, as the rule's params say (data, not a name pattern)
+
 
 def _toy_critic_and_generator(seed: int = 0):
     import torch
@@ -276,12 +291,7 @@ def _toy_critic_and_generator(seed: int = 0):
     return critic, gen
 
 
-def _fake_loader(path):
-    critic, gen = _toy_critic_and_generator()
-    return SimpleNamespace(critic=critic, generator=gen, config={}, step=int(Path(path).stem.replace("step", "")))
-
-
-def _real_points(dataset, n):
+def _real_points(n):
     rng = np.random.default_rng(0)
     ang = rng.integers(0, 8, n) * np.pi / 4
     return np.stack([np.cos(ang), np.sin(ang)], 1) * 2 / 1.414 + rng.normal(0, 0.02, (n, 2))
@@ -297,13 +307,60 @@ def assert_png_ok(path: Path, min_std: float = 8.0) -> None:
     assert arr.std() > min_std, f"{path} looks blank (std {arr.std():.1f})"
 
 
+def _declared_inputs(tree):
+    """What the figures rule would declare for the synthetic tree: gan.report.inputs.figure_inputs, with the
+    critic grids written from a stand-in critic and the toy reference points."""
+    from gan.critic_grid import critic_values, save_critic_grid
+    from gan.layout import Layout
+    from gan.report.inputs import figure_inputs
+
+    layout = Layout(str(tree.root))
+    runs = [(d, o, s) for d in DATASETS for o in OBJECTIVES for s in SEEDS]
+    refs = {d: tree.root / "reference" / d / "points.npz" for d in TOY}
+    inputs = figure_inputs(layout, runs, {d: STEPS for d in DATASETS}, TOY, refs)
+    critic, _ = _toy_critic_and_generator()
+    x, y, values = critic_values(critic, lim=3.0, resolution=41)
+    for path, meta in zip(inputs["critic_grids"], inputs["critic_grids_meta"]):
+        save_critic_grid(path, x, y, values, step=meta["step"], seed=meta["seed"], lim=3.0, resolution=41)
+    for d in TOY:
+        save_npz(refs[d], points=_real_points(500).astype(np.float32))
+    return inputs
+
+
+def _records(inputs, key):
+    return [{**m, "path": p} for p, m in zip(inputs[key], inputs[f"{key}_meta"])]
+
+
+def _make_figures(tables_dir, root, inputs, **kwargs):
+    from gan.report import make_figures
+
+    return make_figures(scores=tables_dir / "scores.csv", training=tables_dir / "training.csv",
+                        runs=tables_dir / "runs.csv", root=root, datasets=list(DATASETS), toy_datasets=TOY,
+                        samples=_records(inputs, "samples"), critic_grids=_records(inputs, "critic_grids"),
+                        references=_records(inputs, "references"), formats=("png",), **kwargs)
+
+
 @pytest.fixture(scope="module")
 def figures(tree, tables):
-    from gan.report import expected_figures, make_figures
+    from gan.layout import Layout
 
-    out_dir = tree.root / "figures"
-    out = make_figures(tree.tables, out_dir, formats=("png",), loader=_fake_loader, real_sampler=_real_points)
-    return SimpleNamespace(out=out, dir=out_dir, expected=expected_figures(out_dir, list(DATASETS), formats=("png",)))
+    inputs = _declared_inputs(tree)
+    out = _make_figures(tree.tables, tree.root, inputs)
+    expected = [Path(p) for p in Layout(str(tree.root)).figures(DATASETS, TOY) if not p.endswith(".pdf")]
+    return SimpleNamespace(out=out, dir=tree.root / "figures", expected=expected, inputs=inputs)
+
+
+def test_figure_inputs_declare_samples_grids_and_references(figures):
+    from gan.report.inputs import strip_steps
+
+    inp = figures.inputs
+    assert len(inp["samples"]) == len(DATASETS) * len(OBJECTIVES) * len(SEEDS) * len(STEPS)
+    assert {m["dataset"] for m in inp["critic_grids_meta"]} == set(TOY)  # toy runs only, final step only
+    assert {m["step"] for m in inp["critic_grids_meta"]} == {STEPS[-1]}
+    assert len(inp["critic_grids"]) == len(OBJECTIVES) * len(SEEDS)
+    assert inp["references_meta"] == [{"dataset": d} for d in TOY]
+    assert strip_steps(range(100, 1100, 100), 6) == [100, 300, 500, 600, 800, 1000]
+    assert strip_steps([5, 1], 6) == [1, 5]
 
 
 def test_make_figures_writes_expected_files(figures):
@@ -313,8 +370,19 @@ def test_make_figures_writes_expected_files(figures):
         assert p.exists() and p.stat().st_size > 0, p
         if p.suffix == ".png":
             assert_png_ok(p)
-        if p.suffix == ".pdf":
-            assert p.read_bytes()[:5] == b"%PDF-"
+
+
+def test_no_toy_dataset_no_toy_critics(tree, tmp_path):
+    from gan.layout import Layout, figure_stems
+    from gan.report import make_figures
+
+    out = make_figures(scores=tree.tables / "scores.csv", training=tree.tables / "training.csv",
+                       runs=tree.tables / "runs.csv", root=tmp_path, datasets=["digits"], formats=("png",))
+    assert "toy_critics" not in out and "toy_critics" not in figure_stems(["digits"])
+    written = {str(p) for paths in out.values() for p in paths}
+    assert written == {p for p in Layout(str(tmp_path)).figures(["digits"]) if not p.endswith(".pdf")}
+    # no sample files were given: the panels say so instead of looking for them in the run folders
+    assert_png_ok(tmp_path / "figures" / "samples_digits.png", min_std=1.0)
 
 
 def test_critic_correlation_csv(figures):
@@ -344,18 +412,80 @@ def test_figures_single_seed_single_dataset_all_nan(tree, tmp_path):
         assert (tmp_path / name).exists()
 
 
-def test_plot_toy_critic_low_level(tmp_path):
+def test_critic_values_and_low_level_panel(tmp_path):
+    import torch
+
+    from gan.critic_grid import critic_values, load_critic_grid, save_critic_grid
     from gan.report.figures import plot_toy_critic
 
     critic, gen = _toy_critic_and_generator()
-    import torch
-
+    x, y, values = critic_values(critic, lim=2.0, resolution=31)
+    assert critic.training  # the helper restores the module's mode
+    assert x.shape == y.shape == (31,) and values.shape == (31, 31) and x[0] == -2.0 and x[-1] == 2.0
+    with torch.no_grad():  # row i, column j is the critic at (x[j], y[i])
+        assert values[3, 7] == pytest.approx(float(critic(torch.tensor([[x[7], y[3]]]))), abs=1e-5)
+    save_critic_grid(tmp_path / "g.npz", x, y, values, step=7, seed=1, lim=2.0, resolution=31)
+    grid = load_critic_grid(tmp_path / "g.npz")
+    assert grid["status"] == "ok" and grid["step"] == 7 and np.array_equal(grid["values"], values)
     generated = gen(torch.randn(500, 2)).detach()
-    plot_toy_critic(critic, generated, _real_points("8gaussians", 500), out_paths=[tmp_path / "toy.png",
-                                                                                    tmp_path / "toy.pdf"],
+    plot_toy_critic(grid, generated, _real_points(500), out_paths=[tmp_path / "toy.png", tmp_path / "toy.pdf"],
                     title="stand-in critic")
     assert_png_ok(tmp_path / "toy.png")
-    assert critic.training  # the helper restores the module's mode
+
+
+def test_toy_run_figures_read_only_declared_files(tmp_path):
+    """A real tiny toy run: its samples and critic grid are computed by the rules' functions; then its checkpoints
+    are deleted and the figures still render from the declared files alone (no hidden input)."""
+    import shutil
+
+    from gan.config import TrainConfig
+    from gan.critic_grid import critic_grid_checkpoint, load_critic_grid
+    from gan.layout import Layout
+    from gan.report import make_figures
+    from gan.report.inputs import figure_inputs
+    from gan.sampling import sample_checkpoint
+    from gan.training import train
+
+    layout = Layout(str(tmp_path / "results"))
+    steps = [10, 20]
+    runs = [("8gaussians", o, 0) for o in ("gan", "wgan-gp")]
+    for d, o, s in runs:
+        cfg = TrainConfig(dataset=d, objective=o, model="toy", width=32, batch_size=64, log_every=5, seed=s,
+                          steps=steps[-1], checkpoint_steps=steps)
+        train(cfg, layout.run_dir(d, o, s))
+    ref = tmp_path / "results" / "reference" / "8gaussians" / "points.npz"
+    save_npz(ref, points=_real_points(300).astype(np.float32))
+    inputs = figure_inputs(layout, runs, {"8gaussians": steps}, ["8gaussians"], {"8gaussians": ref})
+    for path, m in zip(inputs["samples"], inputs["samples_meta"]):
+        sample_checkpoint(layout.run_dir(m["dataset"], m["objective"], m["seed"]), m["step"], 200, 0, path)
+    for path, m in zip(inputs["critic_grids"], inputs["critic_grids_meta"]):
+        assert critic_grid_checkpoint(layout.run_dir(m["dataset"], m["objective"], m["seed"]), m["step"], path,
+                                      resolution=41)["status"] == "ok"
+        grid = load_critic_grid(path)
+        assert grid["step"] == steps[-1] and grid["values"].shape == (41, 41) and np.isfinite(grid["values"]).all()
+    tables = aggregate_results([layout.run_dir(*r) for r in runs], tmp_path / "results" / "tables")
+    for d, o, s in runs:
+        shutil.rmtree(layout.run(d, o, s).checkpoints)  # nothing may read a model from here on
+    out = make_figures(scores=tables["scores"], training=tables["training"], runs=tables["runs"],
+                       root=layout.root, datasets=["8gaussians"], toy_datasets=["8gaussians"],
+                       samples=_records(inputs, "samples"), critic_grids=_records(inputs, "critic_grids"),
+                       references=_records(inputs, "references"), formats=("png",))
+    assert {str(p) for paths in out.values() for p in paths} == \
+        {p for p in layout.figures(["8gaussians"], ["8gaussians"]) if not p.endswith(".pdf")}
+    assert_png_ok(Path(layout.figure("toy_critics", "png")))
+    assert_png_ok(Path(layout.figure("samples_strip_8gaussians", "png")))
+
+
+def test_critic_grid_of_a_diverged_run_is_marked_missing(tmp_path):
+    from gan.critic_grid import critic_grid_checkpoint, load_critic_grid
+
+    write_json(tmp_path / "run" / "summary.json", {"status": "diverged", "steps_done": 12, "diverged_step": 12,
+                                                    "seed": 2})
+    assert critic_grid_checkpoint(tmp_path / "run", 20, tmp_path / "g.npz")["status"] == "missing"
+    grid = load_critic_grid(tmp_path / "g.npz")
+    assert grid["status"] == "missing" and grid["reason"] == "diverged at step 12" and grid["values"].size == 0
+    with pytest.raises(FileNotFoundError):
+        critic_grid_checkpoint(tmp_path / "other", 20, tmp_path / "h.npz")
 
 
 def test_image_grid_gray_and_rgb():

@@ -8,25 +8,26 @@ Entry points (what the Snakemake scripts call):
 - ``make_tables(tables_dir, out_dir=None, *, primary=None) -> {name: [Path]}``
   reads ``tables_dir/{scores,runs}.csv``; writes ``final_scores``, ``pairwise``, ``toy`` as .csv/.md/.tex and
   ``final_scores_all_metrics.csv`` into ``out_dir`` (default ``tables_dir``).
-- ``make_figures(tables_dir, out_dir, *, datasets=None, formats=("pdf", "png"), which=FIGURES, primary=None,
-  seed=None, loader=None, real_sampler=None) -> {stem: [Path]}``
-  reads ``tables_dir/{scores,training,runs}.csv`` (runs.csv names the run folders, for checkpoints and samples);
-  the files it writes are exactly ``expected_figures(out_dir, datasets, formats, which)``.
+- ``make_figures(*, scores, training, runs, root, datasets, toy_datasets=(), samples=(), critic_grids=(),
+  references=(), formats=("pdf", "png"), primary=None, seed=None) -> {stem: [Path]}``
+  plots from the given files only (the tables, and the samples / critic-grid / reference npz files the figures
+  rule declares, each with its identity as data: see ``gan.report.inputs.figure_inputs``); the files it writes
+  are exactly ``gan.layout.Layout(root).figures(datasets, toy_datasets)``.
 
-The metric registry (:data:`METRICS`: display name and direction of every metric) and the objective palette
+The metric registry (gan.metrics: display name, direction and floor of every output, via :func:`metric_spec`) and the objective palette
 (:data:`PALETTE`, in :data:`OBJECTIVE_ORDER`) are shared by tables and figures.
 """
 from __future__ import annotations
 
 # Everything is imported on first use: pandas, scipy and matplotlib are heavy, and the workflow only needs the
-# file layout (gan.report.layout) when it builds its DAG.
+# file layout (gan.layout) and the figures' input lists (gan.report.inputs) when it builds its DAG.
 _EXPORTS = {
-    "gan.report.aggregate": ("METRICS", "OBJECTIVE_ORDER", "MetricSpec", "aggregate_results", "collect_runs",
+    "gan.report.aggregate": ("OBJECTIVE_ORDER", "MetricSpec", "aggregate_results", "collect_runs",
                              "collect_scores", "collect_training", "find_run_dirs", "is_toy_dataset", "metric_spec",
                              "objective_order", "primary_metric"),
     "gan.report.tables": ("make_tables", "tables_from_frames"),
     "gan.report.figures": ("make_figures", "PALETTE"),
-    "gan.report.layout": ("expected_figures", "FIGURES"),
+    "gan.report.inputs": ("figure_inputs", "strip_steps"),
 }
 __all__ = [name for names in _EXPORTS.values() for name in names]
 

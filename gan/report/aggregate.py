@@ -126,7 +126,8 @@ def is_toy_dataset(name: str, scores: pd.DataFrame) -> bool:
 
 
 def primary_metric(scores: pd.DataFrame, dataset: str, override: dict[str, str] | str | None = None) -> str | None:
-    """Headline metric of `dataset`: `override` (a name, or a dict per dataset) else PRIMARY_PRIORITY."""
+    """Headline metric of `dataset`: `override` (a name, or a dict per dataset) else the best-ranked registered
+    metric (gan.metrics Output.rank) with values."""
     if isinstance(override, str):
         return override
     if override and dataset in override:

@@ -1,17 +1,22 @@
-"""Figures from the aggregated tables and the run folders (seaborn; every figure saved as PDF and PNG).
+"""Figures from the aggregated tables and the declared per-run files (seaborn; every figure saved as PDF and PNG).
+
+Plotting only: no model is loaded and no run folder is globbed. Everything a figure shows comes from a file the
+figures rule declares (the tables, samples npz, critic-grid npz of toy runs, the toy reference points), given to
+:func:`make_figures` with its identity as data (see :mod:`gan.report.inputs`).
 
 One colour and one marker per objective everywhere (:data:`PALETTE`, :data:`MARKERS`). Every function takes
-data frames / paths in and output paths out (the suffix of each path picks the format), tolerates NaN scores
+data frames / arrays in and output paths out (the suffix of each path picks the format), tolerates NaN scores
 (diverged runs), a single seed (no CI band) and a single dataset, and never raises on a missing run file: the
 panel says what is missing instead.
 
-Figures (file stems as written by :func:`make_figures`, see :func:`expected_figures`):
+Figures (file stems: :func:`gan.layout.figure_stems`, paths: :meth:`gan.layout.Layout.figures`):
 - ``convergence_steps`` / ``convergence_wallclock``: headline score vs generator iterations / training seconds,
   mean over seeds with a 95 % bootstrap CI band, one panel per dataset.
 - ``critic_{dataset}``: Wasserstein estimate (wgan, wgan-gp) or discriminator loss (gan, gan-minimax) vs
   generator iterations, and the same at checkpoint steps against the score, with Spearman's rho
   (also in ``critic_correlation.csv``).
-- ``toy_critics``: real points, generated points and the critic value on [-3, 3]^2, final checkpoint, one seed.
+- ``toy_critics`` (only when there are toy datasets): real points, generated points and the critic value over
+  the plane (the critic_grid rule's file), final checkpoint, one seed.
 - ``samples_{dataset}``: image grid per objective at the final checkpoint; ``samples_strip_{dataset}``: grids over
   checkpoints for one seed.
 - ``final_distribution``: box + strip plot of final scores over seeds per objective, one panel per dataset.
@@ -33,9 +38,9 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
 from gan.io import save_figure
-from gan.report.aggregate import (OBJECTIVE_ORDER, is_toy_dataset, metric_spec, objective_order, primary_metric,
-                                  read_table, write_csv)
-from gan.report.layout import FIGURES, expected_figures  # noqa: F401  (re-exported)
+from gan.layout import FIGURE_FORMATS, Layout, figure_stems
+from gan.report.aggregate import OBJECTIVE_ORDER, metric_spec, objective_order, primary_metric, read_table, write_csv
+from gan.report.inputs import MAX_STRIP_STEPS, strip_steps
 from gan.report.stats import spearman
 from gan.report.tables import final_step_rows
 
@@ -369,31 +374,94 @@ def plot_critic_estimate(training: pd.DataFrame, scores: pd.DataFrame, out_paths
 
 
 # --------------------------------------------------------------------------------------------------------------
-# 3. Toy critics
+# Declared input files: identity as data, never parsed from a path
 # --------------------------------------------------------------------------------------------------------------
 
-def critic_grid(critic: Callable, lim: float = 3.0, resolution: int = 121, device: str = "cpu"
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(X, Y, Z): the critic's value on a resolution x resolution grid over [-lim, lim]^2."""
-    import torch
+class InputFiles:
+    """The per-run files a figure plots, each given with its identity.
 
-    xs = np.linspace(-lim, lim, resolution, dtype=np.float32)
-    X, Y = np.meshgrid(xs, xs)
-    pts = torch.from_numpy(np.stack([X.ravel(), Y.ravel()], axis=1)).to(device)
-    was_training = getattr(critic, "training", None)
-    if hasattr(critic, "eval"):
-        critic.eval()
-    try:
-        with torch.no_grad():
-            z = critic(pts)
-    finally:
-        if was_training and hasattr(critic, "train"):
-            critic.train(True)
-    z = z.detach().float().cpu().numpy().reshape(-1)
-    if z.size != X.size:
-        raise ValueError(f"critic returned {z.size} values for {X.size} points")
-    return X, Y, z.reshape(X.shape)
+    `records`: dicts with "dataset", "objective", "seed", "step" and "path" (what the figures rule declares and
+    passes as params, aligned with its file lists). Files are read on first use and cached.
+    """
 
+    def __init__(self, records: Iterable[dict] = (), reader: Callable[[Path], dict] | None = None):
+        self._paths: dict[tuple[str, str, int, int], Path] = {}
+        for r in records:
+            key = (str(r["dataset"]), str(r["objective"]), int(r["seed"]), int(r["step"]))
+            self._paths[key] = Path(r["path"])
+        self._reader = reader or read_npz
+        self._cache: dict[tuple, dict | None] = {}
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def seeds(self, dataset: str, objective: str) -> list[int]:
+        return sorted({k[2] for k in self._paths if k[:2] == (dataset, objective)})
+
+    def steps(self, dataset: str, objective: str | None = None, seed: int | None = None) -> list[int]:
+        return sorted({k[3] for k in self._paths if k[0] == dataset and objective in (None, k[1])
+                       and seed in (None, k[2])})
+
+    def get(self, dataset: str, objective: str, seed: int, step: int | None = None) -> dict | None:
+        """The file of that run at `step` (default: its last step) as a dict; None when not given."""
+        if step is None:
+            steps = self.steps(dataset, objective, seed)
+            if not steps:
+                return None
+            step = steps[-1]
+        key = (dataset, objective, int(seed), int(step))
+        if key not in self._paths:
+            return None
+        if key not in self._cache:
+            try:
+                d = self._reader(self._paths[key])
+                d.setdefault("step", int(step))
+                self._cache[key] = d
+            except (OSError, ValueError, KeyError) as exc:  # a declared file that cannot be read: say so
+                self._cache[key] = {"status": "missing", "reason": f"unreadable: {type(exc).__name__}: {exc}",
+                                    "step": int(step)}
+        return self._cache[key]
+
+
+def read_npz(path: str | Path) -> dict:
+    """Every array of an npz; 0-d string arrays (kind, status, reason) as str, 0-d numbers as Python numbers."""
+    with np.load(path, allow_pickle=False) as z:
+        out = {k: z[k] for k in z.files}
+    for k, v in list(out.items()):
+        if v.ndim == 0:
+            out[k] = str(v) if v.dtype.kind in "US" else v.item()
+    return out
+
+
+def _pick_seed(runs: pd.DataFrame, files: InputFiles, dataset: str, objective: str, seed: int | None
+               ) -> tuple[int | None, str]:
+    """(seed, run status) of the run a one-seed figure shows: `seed`, else the lowest finished seed of runs.csv,
+    else the lowest seed with files."""
+    sub = runs[(runs["dataset"] == dataset) & (runs["objective"] == objective)] if len(runs) else runs
+    status = {int(r["seed"]): str(r.get("status", "")) for _, r in sub.iterrows()} if len(sub) else {}
+    if seed is not None:
+        return int(seed), status.get(int(seed), "")
+    fin = sorted(s for s, st in status.items() if st == "finished")
+    if fin:
+        return fin[0], "finished"
+    if status:
+        s = min(status)
+        return s, status[s]
+    seeds = files.seeds(dataset, objective)
+    return (seeds[0], "") if seeds else (None, "")
+
+
+def _objectives(runs: pd.DataFrame, *files: InputFiles, dataset: str | None = None) -> list[str]:
+    objs = set(runs.loc[runs["dataset"] == dataset, "objective"] if dataset is not None else runs["objective"]) \
+        if len(runs) else set()
+    for f in files:
+        objs |= {k[1] for k in f._paths if dataset in (None, k[0])}
+    return objective_order(o for o in objs if isinstance(o, str))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 3. Toy critics
+# --------------------------------------------------------------------------------------------------------------
 
 def _as_points(x) -> np.ndarray:
     if x is None:
@@ -404,23 +472,26 @@ def _as_points(x) -> np.ndarray:
     return x.reshape(-1, 2) if x.size else np.zeros((0, 2))
 
 
-def plot_toy_critic(critic: Callable | None, generated, real, ax=None, *, lim: float = 3.0, resolution: int = 121,
+def plot_toy_critic(grid: dict | None, generated, real, ax=None, *, lim: float | None = None,
                     color: str = "#E69F00", title: str | None = None, colorbar: bool = True,
-                    critic_label: str = "critic value", out_paths=None, device: str = "cpu"):
-    """Low-level toy panel: critic value as filled contours on [-lim, lim]^2, real points (dark) and generated
-    points (`color`). `critic`: a torch module mapping (N, 2) -> (N,) or (N, 1), or None (points only).
-    Draws into `ax` (or a new figure, saved to `out_paths` when given). Returns the axes."""
+                    critic_label: str = "critic value", out_paths=None):
+    """Low-level toy panel: the critic's values (`grid`: "x", "y", "values" as written by the critic_grid rule,
+    see gan.critic_grid; None for points only) as filled contours, real points (dark) and generated points
+    (`color`). Draws into `ax` (or a new figure, saved to `out_paths` when given). Returns the axes."""
     own = ax is None
+    if lim is None:
+        lim = float(grid["lim"]) if grid is not None and "lim" in grid else 3.0
     if own:
         ctx = figure_style()
         ctx.__enter__()
         fig, ax = plt.subplots(figsize=(4.6, 4.0), layout="constrained")
     try:
-        if critic is not None:
-            X, Y, Z = critic_grid(critic, lim, resolution, device)
-            if np.isfinite(Z).any() and np.nanmax(Z) > np.nanmin(Z):
-                cf = ax.contourf(X, Y, Z, levels=14, cmap="Greys", alpha=0.55, zorder=0)
-                ax.contour(X, Y, Z, levels=cf.levels, colors="0.45", linewidths=0.4, alpha=0.6, zorder=1)
+        if grid is not None:
+            Z = np.asarray(grid["values"], dtype=float)
+            if Z.size and np.isfinite(Z).any() and np.nanmax(Z) > np.nanmin(Z):
+                cf = ax.contourf(grid["x"], grid["y"], Z, levels=14, cmap="Greys", alpha=0.55, zorder=0)
+                ax.contour(grid["x"], grid["y"], Z, levels=cf.levels, colors="0.45", linewidths=0.4, alpha=0.6,
+                           zorder=1)
                 if colorbar:
                     cb = ax.figure.colorbar(cf, ax=ax, shrink=0.85, pad=0.02, aspect=25)
                     cb.set_label(critic_label, fontsize=9)
@@ -450,88 +521,21 @@ def plot_toy_critic(critic: Callable | None, generated, real, ax=None, *, lim: f
     return ax
 
 
-def _run_dirs_from(runs: pd.DataFrame | Sequence[str | Path]) -> pd.DataFrame:
-    """runs.csv frame (needs dataset, objective, seed, status, run_dir) from a frame or a list of run folders."""
-    if isinstance(runs, pd.DataFrame):
-        return runs
-    from gan.report.aggregate import collect_runs
-
-    return collect_runs(runs)
+def _ok(d: dict | None) -> bool:
+    return d is not None and d.get("status", "ok") == "ok"
 
 
-def _pick_run(runs: pd.DataFrame, dataset: str, objective: str, seed: int | None) -> pd.Series | None:
-    sub = runs[(runs["dataset"] == dataset) & (runs["objective"] == objective)]
-    if seed is not None:
-        sub = sub[sub["seed"] == seed]
-    if sub.empty:
-        return None
-    fin = sub[sub["status"] == "finished"]
-    return (fin if len(fin) else sub).sort_values("seed").iloc[0]
-
-
-def final_checkpoint(run_dir: str | Path) -> tuple[Path | None, int | None]:
-    """(path, step) of the run's last configured checkpoint (summary.json, else checkpoints/step*.pt)."""
-    from gan.io import read_json
-
-    run_dir = Path(run_dir)
-    best: tuple[Path | None, int | None] = (None, None)
-    with contextlib.suppress(Exception):
-        ck = read_json(run_dir / "summary.json").get("checkpoints") or {}
-        steps = sorted((int(k), v) for k, v in ck.items() if (run_dir / v).exists())
-        if steps:
-            return run_dir / steps[-1][1], steps[-1][0]
-    files = sorted((run_dir / "checkpoints").glob("step*.pt"))
-    if files:
-        p = files[-1]
-        best = (p, int(p.stem.replace("step", "")))
-    elif (run_dir / "checkpoints" / "last.pt").exists():
-        best = (run_dir / "checkpoints" / "last.pt", None)
-    return best
-
-
-def load_samples(run_dir: str | Path, step: int | None = None) -> dict | None:
-    """The samples npz of `step` (default: the last one) as a dict; None when there is none."""
-    sdir = Path(run_dir) / "samples"
-    files = sorted(sdir.glob("step*.npz")) if sdir.is_dir() else []
-    if step is not None:
-        files = [f for f in files if int(f.stem.replace("step", "")) == int(step)]
-    if not files:
-        return None
-    with np.load(files[-1], allow_pickle=False) as z:
-        out = {k: z[k] for k in z.files}
-    for k in ("kind", "status", "reason"):
-        if k in out:
-            out[k] = str(out[k])
-    out["step"] = int(out.get("step", int(files[-1].stem.replace("step", ""))))
-    return out
-
-
-def _default_real_sampler(dataset: str, n: int) -> np.ndarray:
-    import torch
-    from gan.datasets import get_dataset
-
-    ds = get_dataset(dataset)
-    return ds.sample(n, torch.Generator().manual_seed(0)).numpy()
-
-
-def plot_toy_critics(runs: pd.DataFrame | Sequence[str | Path], out_paths, *,
-                     datasets: Sequence[str] | None = None, seed: int | None = None,
-                     loader: Callable | None = None, real_sampler: Callable | None = None, n_points: int = 1000,
-                     lim: float = 3.0) -> list[Path]:
-    """Grid: one row per toy dataset, one column per objective; final checkpoint of one seed (`seed`, else the
-    lowest finished seed). `loader(path)` -> object with .critic and .generator (default
-    gan.checkpoint.load_run); `real_sampler(dataset, n)` -> (n, 2) real points (default gan.datasets)."""
-    runs = _run_dirs_from(runs)
-    if datasets is None:
-        datasets = [d for d in sorted(runs["dataset"].unique()) if is_toy_dataset(d)] if len(runs) else []
-    if loader is None:
-        def loader(path):
-            from gan.checkpoint import load_run
-
-            return load_run(path, device="cpu")
-    real_sampler = real_sampler or _default_real_sampler
+def plot_toy_critics(runs: pd.DataFrame, out_paths, *, datasets: Sequence[str], critic_grids: InputFiles,
+                     samples: InputFiles, real_points: dict[str, np.ndarray], training: pd.DataFrame | None = None,
+                     seed: int | None = None, n_points: int = 1000) -> list[Path]:
+    """Grid: one row per toy dataset, one column per objective; one seed (`seed`, else the lowest finished one)
+    at the last step of its critic grid. `critic_grids` / `samples`: the declared files; `real_points`:
+    {dataset: (n, 2) real points}; `training` (training.csv) says which objectives log a Wasserstein estimate
+    (their panels read "critic value", the others "D logit")."""
+    training = training if training is not None else pd.DataFrame(columns=["objective"])
     with figure_style():
-        objs = objective_order(runs["objective"].unique()) if len(runs) else []
+        objs = _objectives(runs, critic_grids)
+        objs = [o for o in objs if any(critic_grids.seeds(d, o) for d in datasets)] or objs
         pal = palette_for(objs)
         nr, nc = max(1, len(datasets)), max(1, len(objs))
         fig, axes = plt.subplots(nr, nc, figsize=(3.9 * nc, 3.5 * nr + 0.6), squeeze=False, layout="constrained")
@@ -540,34 +544,26 @@ def plot_toy_critics(runs: pd.DataFrame | Sequence[str | Path], out_paths, *,
             for ax in axes.flat[1:]:
                 ax.set_visible(False)
         for i, ds in enumerate(datasets):
-            try:
-                real = real_sampler(ds, n_points)
-            except Exception as exc:  # noqa: BLE001 - a missing dataset must not kill the report
-                warnings.warn(f"real points of {ds}: {exc}", stacklevel=2)
-                real = None
+            real = real_points.get(ds)
             for j, obj in enumerate(objs):
                 ax = axes[i, j]
-                run = _pick_run(runs, ds, obj, seed)
-                if run is None:
-                    _empty(ax, f"{ds} · {obj}\nno run")
+                s, status = _pick_seed(runs, critic_grids, ds, obj, seed)
+                grid = critic_grids.get(ds, obj, s) if s is not None else None
+                if grid is None:
+                    _empty(ax, f"{ds} · {obj}\nno critic grid")
                     continue
-                title = f"{obj} · seed {int(run['seed'])}"
-                ck, step = final_checkpoint(run["run_dir"])
-                critic, gen = None, None
-                try:
-                    if ck is None:
-                        raise FileNotFoundError("no checkpoint")
-                    loaded = loader(ck)
-                    critic = getattr(loaded, "critic", None)
-                    step = getattr(loaded, "step", step)
-                    gen = _generated_points(run["run_dir"], step, loaded, n_points)
-                except Exception as exc:  # noqa: BLE001
-                    _empty(ax, f"{title}\ncannot load checkpoint:\n{type(exc).__name__}: {str(exc)[:60]}")
+                step = int(grid["step"])
+                title = f"{obj} · seed {s} · step {_kilo(step)}" + (" · diverged" if status == "diverged" else "")
+                if not _ok(grid):
+                    _empty(ax, f"{title}\nmissing: {grid.get('reason') or 'no checkpoint'}")
                     continue
-                status = " · diverged" if run.get("status") == "diverged" else ""
-                plot_toy_critic(critic, gen, real, ax=ax, lim=lim, color=pal[obj],
-                                title=f"{title} · step {_kilo(step) if step is not None else '?'}{status}",
-                                critic_label="D logit" if obj.startswith("gan") else "critic value")
+                gen = samples.get(ds, obj, s, step)
+                points = gen["samples"][:n_points] if _ok(gen) and "samples" in gen else None
+                label = "critic value" if critic_quantity(training, obj) == "wasserstein" else "D logit"
+                plot_toy_critic(grid, points, None if real is None else real[:n_points], ax=ax, color=pal[obj],
+                                title=title, critic_label=label)
+                if points is None:
+                    ax.text(0.02, 0.95, "no generated points", transform=ax.transAxes, fontsize=8, va="top")
                 if j == 0:
                     ax.set_ylabel(f"{ds}\nx₂")
         handles = [Line2D([], [], color=REAL_COLOUR, marker="+", linestyle="", markersize=8, label="real")]
@@ -576,15 +572,6 @@ def plot_toy_critics(runs: pd.DataFrame | Sequence[str | Path], out_paths, *,
         if datasets and objs:
             _figure_legend(fig, handles, title=None)
         return save_figures(fig, out_paths)
-
-
-def _generated_points(run_dir, step, loaded, n: int) -> np.ndarray:
-    s = load_samples(run_dir, step)
-    if s is not None and s.get("kind") == "points" and s.get("status", "ok") == "ok" and len(s["samples"]):
-        return np.asarray(s["samples"], dtype=float)[:n]
-    from gan.sampling import generate
-
-    return generate(loaded.generator, n, seed=0).detach().cpu().numpy()
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -614,7 +601,7 @@ def plot_sample_panel(sample: dict | None, ax, *, title: str = "", n: int = 64, 
     if sample is None:
         _empty(ax, f"{title}\nno samples")
         return
-    if sample.get("status", "ok") != "ok" or sample["samples"].size == 0:
+    if sample.get("status", "ok") != "ok" or "samples" not in sample or sample["samples"].size == 0:
         _empty(ax, f"{title}\nmissing: {sample.get('reason') or 'no samples'}")
         return
     x = sample["samples"]
@@ -638,20 +625,19 @@ def plot_sample_panel(sample: dict | None, ax, *, title: str = "", n: int = 64, 
     ax.set_title(title)
 
 
-def plot_samples(runs: pd.DataFrame | Sequence[str | Path], dataset: str, out_paths, *, seed: int | None = None,
+def plot_samples(runs: pd.DataFrame, dataset: str, out_paths, *, samples: InputFiles, seed: int | None = None,
                  n: int = 64) -> list[Path]:
-    """One panel per objective: `n` samples of `dataset` at the final checkpoint of one seed."""
-    runs = _run_dirs_from(runs)
-    objs = objective_order(runs.loc[runs["dataset"] == dataset, "objective"].unique()) if len(runs) else []
+    """One panel per objective: `n` samples of `dataset` at the last given step of one seed."""
+    objs = _objectives(runs, samples, dataset=dataset)
     pal = palette_for(objs)
     with figure_style():
         fig, axes = _grid(len(objs), max_cols=4, w=3.4, h=3.6, extra_h=0.2)
         if not objs:
             _empty(axes.flat[0], f"{dataset}: no runs")
         for ax, obj in zip(axes.flat, objs):
-            run = _pick_run(runs, dataset, obj, seed)
-            s = load_samples(run["run_dir"]) if run is not None else None
-            label = f"{obj}" + (f" · seed {int(run['seed'])}" if run is not None else "")
+            s_seed, _ = _pick_seed(runs, samples, dataset, obj, seed)
+            s = samples.get(dataset, obj, s_seed) if s_seed is not None else None
+            label = f"{obj}" + (f" · seed {s_seed}" if s_seed is not None else "")
             if s is not None:
                 label += f"\nstep {_kilo(s['step'])}"
             plot_sample_panel(s, ax, title=label, n=n, color=pal[obj])
@@ -659,23 +645,14 @@ def plot_samples(runs: pd.DataFrame | Sequence[str | Path], dataset: str, out_pa
         return save_figures(fig, out_paths)
 
 
-def plot_sample_strip(runs: pd.DataFrame | Sequence[str | Path], dataset: str, out_paths, *,
-                      seed: int | None = None, n: int = 36, max_steps: int = 6) -> list[Path]:
-    """Rows = objectives, columns = checkpoints (at most `max_steps`, evenly spaced, always the last): one seed."""
-    runs = _run_dirs_from(runs)
-    objs = objective_order(runs.loc[runs["dataset"] == dataset, "objective"].unique()) if len(runs) else []
+def plot_sample_strip(runs: pd.DataFrame, dataset: str, out_paths, *, samples: InputFiles,
+                      seed: int | None = None, n: int = 36, max_steps: int = MAX_STRIP_STEPS) -> list[Path]:
+    """Rows = objectives, columns = the given checkpoints of `dataset` (at most `max_steps`, evenly spaced,
+    always the last): one seed."""
+    objs = _objectives(runs, samples, dataset=dataset)
     pal = palette_for(objs)
-    steps: set[int] = set()
-    picks = {}
-    for obj in objs:
-        run = _pick_run(runs, dataset, obj, seed)
-        picks[obj] = run
-        if run is not None and (Path(run["run_dir"]) / "samples").is_dir():
-            steps |= {int(p.stem.replace("step", "")) for p in (Path(run["run_dir"]) / "samples").glob("step*.npz")}
-    steps_l = sorted(steps)
-    if len(steps_l) > max_steps:
-        idx = np.unique(np.linspace(0, len(steps_l) - 1, max_steps).round().astype(int))
-        steps_l = [steps_l[i] for i in idx]
+    picks = {obj: _pick_seed(runs, samples, dataset, obj, seed)[0] for obj in objs}
+    steps_l = strip_steps(samples.steps(dataset), max_steps)
     with figure_style():
         nr, nc = max(1, len(objs)), max(1, len(steps_l))
         fig, axes = plt.subplots(nr, nc, figsize=(2.3 * nc + 0.6, 2.5 * nr + 0.4), squeeze=False,
@@ -683,13 +660,13 @@ def plot_sample_strip(runs: pd.DataFrame | Sequence[str | Path], dataset: str, o
         if not objs or not steps_l:
             _empty(axes[0, 0], f"{dataset}: no samples")
         for i, obj in enumerate(objs):
-            run = picks[obj]
+            s_seed = picks[obj]
             for j, step in enumerate(steps_l):
-                s = load_samples(run["run_dir"], step) if run is not None else None
+                s = samples.get(dataset, obj, s_seed, step) if s_seed is not None else None
                 plot_sample_panel(s, axes[i, j], title=f"step {_kilo(step)}" if i == 0 else "", n=n,
                                   color=pal[obj])
-            if run is not None:
-                axes[i, 0].set_ylabel(f"{obj}\nseed {int(run['seed'])}", fontsize=11, color=pal[obj])
+            if s_seed is not None:
+                axes[i, 0].set_ylabel(f"{obj}\nseed {s_seed}", fontsize=11, color=pal[obj])
                 axes[i, 0].yaxis.label.set_visible(True)
         fig.suptitle(f"{dataset}: samples over generator iterations", fontsize=12)
         return save_figures(fig, out_paths)
@@ -750,55 +727,67 @@ def plot_final_distribution(scores: pd.DataFrame, out_paths, *, primary=None,
 # Entry point
 # --------------------------------------------------------------------------------------------------------------
 
-def make_figures(tables_dir: str | Path, out_dir: str | Path, *, datasets: Sequence[str] | None = None,
-                 formats: Sequence[str] = ("pdf", "png"), which: Sequence[str] = FIGURES, primary=None,
-                 seed: int | None = None, loader: Callable | None = None, real_sampler: Callable | None = None
-                 ) -> dict[str, list[Path]]:
-    """Read scores.csv, training.csv and runs.csv from `tables_dir`; write the figures into `out_dir`.
+def _table(path: str | Path | None) -> pd.DataFrame:
+    df = read_table(path) if path is not None and Path(path).exists() else pd.DataFrame()
+    for col in ("dataset", "objective", "seed"):
+        if col not in df:
+            df[col] = pd.Series(dtype=object if col != "seed" else int)
+    return df
 
-    `datasets`: which datasets (default: all in scores/runs; the per-dataset figures are written for each, even
-    when empty, so the file list is :func:`expected_figures`). `which`: subset of FIGURES. `seed`: the seed shown
-    in the toy-critic and sample figures (default: lowest finished seed). `loader`/`real_sampler`: see
-    :func:`plot_toy_critics`. Returns {figure stem: [paths]}.
+
+def make_figures(*, scores: str | Path, training: str | Path | None, runs: str | Path | None,
+                 root: str | Path, datasets: Sequence[str], toy_datasets: Sequence[str] = (),
+                 samples: Iterable[dict] = (), critic_grids: Iterable[dict] = (), references: Iterable[dict] = (),
+                 formats: Sequence[str] = FIGURE_FORMATS, primary=None, seed: int | None = None,
+                 n_points: int = 1000) -> dict[str, list[Path]]:
+    """Every figure of the benchmark from the given files only (what the figures rule declares).
+
+    `scores`, `training`, `runs`: the aggregated tables (CSV). `root`: the results folder; every output path is
+    ``gan.layout.Layout(root)``'s, so the files written are exactly ``Layout(root).figures(datasets,
+    toy_datasets)`` (in `formats`). `toy_datasets`: the datasets of 2-D points (data from the grid, not names).
+    `samples` / `critic_grids`: records {"dataset", "objective", "seed", "step", "path"} of the samples npz and the
+    critic-grid npz files to plot; `references`: records {"dataset", "path"} of the toy reference npz (array
+    ``points``, the real points). `seed`: the seed shown in the one-seed figures (default: lowest finished).
+    Returns {figure stem: [paths]} (and "critic_correlation": [csv]).
     """
-    tables_dir, out_dir = Path(tables_dir), Path(out_dir)
-    scores = read_table(tables_dir / "scores.csv")
-    training = read_table(tables_dir / "training.csv") if (tables_dir / "training.csv").exists() else pd.DataFrame()
-    runs = read_table(tables_dir / "runs.csv") if (tables_dir / "runs.csv").exists() else pd.DataFrame()
-    for df in (scores, training, runs):
-        for col in ("dataset", "objective", "seed"):
-            if col not in df:
-                df[col] = pd.Series(dtype=object if col != "seed" else int)
-    if datasets is None:
-        datasets = sorted(set(scores["dataset"].dropna()) | set(runs["dataset"].dropna()))
+    layout = Layout(str(root))
+    scores_df, training_df, runs_df = _table(scores), _table(training), _table(runs)
     datasets = list(datasets)
+    stems = figure_stems(datasets, toy_datasets)
+    toy = [d for d in datasets if d in set(toy_datasets)]
+    sample_files, grid_files = InputFiles(samples), InputFiles(critic_grids)
 
     def p(stem: str) -> list[Path]:
-        return [out_dir / f"{stem}.{f}" for f in formats]
+        if stem not in stems:
+            raise AssertionError(f"figure {stem!r} is not one of gan.layout.figure_stems")
+        return [Path(layout.figure(stem, f)) for f in formats]
 
     out: dict[str, list[Path]] = {}
-    if "convergence" in which:
-        out["convergence_steps"] = plot_convergence(scores, p("convergence_steps"), x="step", primary=primary,
-                                                    datasets=datasets)
-        out["convergence_wallclock"] = plot_convergence(scores, p("convergence_wallclock"), x="wall_clock_s",
-                                                        primary=primary, datasets=datasets)
-    if "critic" in which:
-        corr = []
-        for d in datasets:
-            corr.append(plot_critic_estimate(training, scores, p(f"critic_{d}"), datasets=[d], primary=primary))
-            out[f"critic_{d}"] = p(f"critic_{d}")
-        corr_df = pd.concat([c for c in corr if len(c)], ignore_index=True) if any(len(c) for c in corr) else \
-            pd.DataFrame(columns=["dataset", "objective", "quantity", "metric", "rho", "p", "n", "note"])
-        out["critic_correlation"] = [write_csv(corr_df, out_dir / "critic_correlation.csv")]
-    if "toy" in which:
-        toy = [d for d in datasets if is_toy_dataset(d, scores)]
-        out["toy_critics"] = plot_toy_critics(runs, p("toy_critics"), datasets=toy, seed=seed, loader=loader,
-                                              real_sampler=real_sampler)
-    if "samples" in which:
-        for d in datasets:
-            out[f"samples_{d}"] = plot_samples(runs, d, p(f"samples_{d}"), seed=seed)
-            out[f"samples_strip_{d}"] = plot_sample_strip(runs, d, p(f"samples_strip_{d}"), seed=seed)
-    if "distribution" in which:
-        out["final_distribution"] = plot_final_distribution(scores, p("final_distribution"), primary=primary,
-                                                            datasets=datasets)
+    out["convergence_steps"] = plot_convergence(scores_df, p("convergence_steps"), x="step", primary=primary,
+                                                datasets=datasets)
+    out["convergence_wallclock"] = plot_convergence(scores_df, p("convergence_wallclock"), x="wall_clock_s",
+                                                    primary=primary, datasets=datasets)
+    corr = []
+    for d in datasets:
+        corr.append(plot_critic_estimate(training_df, scores_df, p(f"critic_{d}"), datasets=[d], primary=primary))
+        out[f"critic_{d}"] = p(f"critic_{d}")
+    corr_df = pd.concat([c for c in corr if len(c)], ignore_index=True) if any(len(c) for c in corr) else \
+        pd.DataFrame(columns=["dataset", "objective", "quantity", "metric", "rho", "p", "n", "note"])
+    out["critic_correlation"] = [write_csv(corr_df, Path(layout.critic_correlation))]
+    if toy:
+        real = {}
+        for r in references:
+            try:
+                real[str(r["dataset"])] = np.asarray(read_npz(r["path"])["points"], dtype=float)
+            except (OSError, ValueError, KeyError) as exc:  # the panel shows no real points; the log says why
+                warnings.warn(f"real points of {r['dataset']} from {r['path']}: {exc}", stacklevel=2)
+        out["toy_critics"] = plot_toy_critics(runs_df, p("toy_critics"), datasets=toy, critic_grids=grid_files,
+                                              samples=sample_files, real_points=real, training=training_df,
+                                              seed=seed, n_points=n_points)
+    for d in datasets:
+        out[f"samples_{d}"] = plot_samples(runs_df, d, p(f"samples_{d}"), samples=sample_files, seed=seed)
+        out[f"samples_strip_{d}"] = plot_sample_strip(runs_df, d, p(f"samples_strip_{d}"), samples=sample_files,
+                                                      seed=seed)
+    out["final_distribution"] = plot_final_distribution(scores_df, p("final_distribution"), primary=primary,
+                                                        datasets=datasets)
     return out

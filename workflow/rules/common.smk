@@ -1,53 +1,59 @@
 # Shared helpers: config validation, wildcard constraints, input functions and the final targets.
-import json
+# Every path comes from gan.layout (the one owner of the results layout); every name is checked against the gan
+# registries, and every run's settings are resolved here, so a bad config fails at DAG-build time, naming the key.
+import re
 from pathlib import Path
 
 from snakemake.utils import validate
 
 validate(config, schema="../../config/schema.yaml")
 
-# the gan package checks names against its registries and every run's resolved settings, so a bad config
-# fails here, at DAG-build time, with the offending key, before any job runs
-from gan.workflow import BenchmarkConfig  # noqa: E402
+from gan.grid import EXTRACTOR_MODES, BenchmarkGrid  # noqa: E402
+from gan.layout import TABLE_FORMATS, TABLES, Layout, RunFiles  # noqa: E402
+from gan.plugins import export as export_plugins  # noqa: E402
 
 try:
-    BENCH = BenchmarkConfig(config)
+    BENCH = BenchmarkGrid(config)
 except ValueError as err:
     raise ValueError(f"invalid config: {err}") from None
 
-RESULTS = BENCH.results_dir
-RUNS = f"{RESULTS}/runs/{{dataset}}/{{objective}}/seed{{seed}}"
+# jobs load the same plugin files (registrations outside the package) through the environment
+export_plugins(config.get("plugins", []))
+
+LAYOUT = BENCH.layout
+RESULTS = LAYOUT.root
+RUNS = LAYOUT.run_dir("{dataset}", "{objective}", "{seed}")
+RUN = RunFiles(RUNS)
 MLFLOW = config.get("mlflow", {})
 
 
+def _alternatives(names):
+    return "|".join(re.escape(n) for n in names)
+
+
 wildcard_constraints:
-    dataset="|".join(BENCH.datasets),
-    objective="|".join(BENCH.objectives),
+    dataset=_alternatives(BENCH.datasets),
+    objective=_alternatives(BENCH.objectives),
     seed=r"\d+",
     step=r"\d+",
-    extractor="inception|classifier|points",
+    extractor=_alternatives(EXTRACTOR_MODES),
     split="train|test",
     n=r"\d+",
+    eval_seed=r"\d+",
+    mode=r"[A-Za-z0-9_]+",
 
 
 def run_dir(wildcards):
-    return RUNS.format(**wildcards)
+    return LAYOUT.run_dir(wildcards.dataset, wildcards.objective, wildcards.seed)
 
 
-def tracking_store_marker():
-    # ancient(): the store must exist before training starts, but re-creating it (e.g. a renamed experiment,
-    # read from the marker by the job) never makes Snakemake retrain
-    return ancient(f"{RESULTS}/mlflow/store.json") if MLFLOW.get("enabled", True) else []
-
-
-def tracking_params(wildcards):
-    # nothing that changes with the grid (seeds, objectives): a new seed must not rerun the existing runs.
-    # The URI is resolved in the job, where MLFLOW_TRACKING_URI wins.
-    return {"enabled": MLFLOW.get("enabled", True), "tracking_uri": MLFLOW.get("tracking_uri"), "results_dir": RESULTS}
+def run_identity(wildcards):
+    # identity travels as data: jobs write it into their files, nothing parses it back from a path
+    return {"dataset": wildcards.dataset, "objective": wildcards.objective, "seed": int(wildcards.seed)}
 
 
 def tracking_outputs():
-    return [f"{RESULTS}/mlflow/synced.json"] if MLFLOW.get("enabled", True) else []
+    return [LAYOUT.mlflow_synced] if MLFLOW.get("enabled", True) else []
 
 
 def train_threads(wildcards):
@@ -75,8 +81,10 @@ def uses_gpu(wildcards):
     return int(BENCH.is_images(wildcards.dataset))
 
 
-def dataset_options(wildcards):
-    return BENCH.config["datasets"][wildcards.dataset]["train"].get("dataset_options", {})
+def dataset_spec(wildcards):
+    """The registered dataset and its options behind a dataset entry (what prepare_data builds)."""
+    spec = BENCH.dataset_entries[wildcards.dataset].spec
+    return {"dataset": spec.name, "options": spec.options()}
 
 
 def extractor_weights(dataset, extractor):
@@ -84,12 +92,12 @@ def extractor_weights(dataset, extractor):
     if extractor == "inception":
         return BENCH.scoring.get("inception_weights", "resources/inception-2015-12-05.pt")
     if extractor == "classifier":
-        return f"{RESULTS}/reference/{dataset}/classifier.pt"
+        return LAYOUT.classifier(dataset)
     return None
 
 
 def reference_rule_inputs(wildcards):
-    inputs = {"data": f"{RESULTS}/data/{wildcards.dataset}.prepared.json"}
+    inputs = {"data": LAYOUT.prepared(wildcards.dataset)}
     weights = extractor_weights(wildcards.dataset, wildcards.extractor)
     if weights:
         inputs["weights"] = weights
@@ -100,49 +108,56 @@ def reference_uses_gpu(wildcards):
     return int(wildcards.extractor != "points")
 
 
-def score_rule_inputs(wildcards):
-    inputs = {"samples": f"{RUNS}/samples/step{{step}}.npz".format(**wildcards)}
-    for extractor, path in BENCH.reference_paths(wildcards.dataset).items():
+def _references_and_weights(dataset):
+    inputs = {}
+    for extractor, path in BENCH.reference_paths(dataset).items():
         inputs[f"reference_{extractor}"] = path
-        weights = extractor_weights(wildcards.dataset, extractor)
+        weights = extractor_weights(dataset, extractor)
         if weights:
             inputs[f"weights_{extractor}"] = weights
     return inputs
 
 
+def score_rule_inputs(wildcards):
+    return {
+        "samples": str(RunFiles(run_dir(wildcards)).samples(wildcards.step)),
+        **_references_and_weights(wildcards.dataset),
+    }
+
+
+def floor_rule_inputs(wildcards):
+    return {"data": LAYOUT.prepared(wildcards.dataset), **_references_and_weights(wildcards.dataset)}
+
+
+def floor_files():
+    return [LAYOUT.floor(d) for d in BENCH.datasets]
+
+
 def score_files(dataset=None):
     return [
-        f"{RUNS}/scores/step{{step:07d}}.json".format(dataset=d, objective=o, seed=s, step=step)
+        str(LAYOUT.run(d, o, s).scores(step))
         for d, o, s in BENCH.runs(dataset)
         for step in BENCH.checkpoint_steps(d)
     ]
 
 
 def summary_files():
-    return [f"{RUNS}/summary.json".format(dataset=d, objective=o, seed=s) for d, o, s in BENCH.runs()]
+    return [str(LAYOUT.run(d, o, s).summary) for d, o, s in BENCH.runs()]
 
 
 def run_dirs():
-    return [RUNS.format(dataset=d, objective=o, seed=s) for d, o, s in BENCH.runs()]
-
-
-TABLES = ("final_scores", "pairwise", "toy")
+    return [LAYOUT.run_dir(d, o, s) for d, o, s in BENCH.runs()]
 
 
 def figure_files():
-    from gan.report.layout import expected_figures
-
-    return [str(p) for p in expected_figures(f"{RESULTS}/figures", BENCH.datasets)]
+    return LAYOUT.figures(BENCH.datasets, figure_toy_datasets())
 
 
 def figure_caption(path):
     # one caption per figure family: samples_digits.png -> samples.rst, critic_8gaussians.pdf -> critic.rst
-    stem = Path(path).stem
-    for family in ("samples_strip", "convergence_steps", "convergence_wallclock", "critic_correlation",
-                   "toy_critics", "final_distribution", "samples", "critic"):
-        if stem.startswith(family):
-            return f"../report/{family}.rst"
-    raise ValueError(f"no caption for figure {path}")
+    from gan.layout import figure_family
+
+    return f"../report/{figure_family(path)}.rst"
 
 
 def figure_labels(path):
@@ -150,13 +165,61 @@ def figure_labels(path):
 
 
 def report_outputs():
-    return [f"{RESULTS}/tables/{name}.{ext}" for name in TABLES for ext in ("csv", "md", "tex")] + figure_files()
+    return LAYOUT.tables() + figure_files()
 
 
 def get_final_output():
     return [
-        f"{RESULTS}/tables/scores.csv",
-        f"{RESULTS}/provenance.json",
+        LAYOUT.aggregate("scores"),
+        LAYOUT.provenance,
         *report_outputs(),
         *tracking_outputs(),
     ]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Figures: every file the figures rule reads is declared here, with its identity as params (issue 10, point 4).
+# The figures never load a model or glob a run folder; the critic_grid rule (evaluate.smk) computes the critic's
+# values over the plane for the toy runs.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def figure_toy_datasets():
+    # the datasets of 2-D points (toy_critics figure, critic grids, real points); from the grid, never from names
+    return BENCH.toy_datasets
+
+
+def _figure_inputs():
+    from gan.layout import Layout
+    from gan.report.inputs import figure_inputs
+
+    toy = figure_toy_datasets()
+    return figure_inputs(
+        Layout(RESULTS),
+        BENCH.runs(),
+        {d: BENCH.checkpoint_steps(d) for d in BENCH.datasets},
+        toy,
+        {d: BENCH.reference_paths(d)["points"] for d in toy},
+    )
+
+
+FIGURE_INPUTS = _figure_inputs()
+
+
+def figures_rule_inputs(wildcards):
+    from gan.layout import Layout
+
+    layout = Layout(RESULTS)
+    return {
+        **{name: layout.aggregate(name) for name in ("scores", "training", "runs")},
+        **{key: FIGURE_INPUTS[key] for key in ("samples", "critic_grids", "references")},
+    }
+
+
+def figures_rule_params():
+    return {
+        "results": RESULTS,
+        "datasets": BENCH.datasets,
+        "toy_datasets": figure_toy_datasets(),
+        **{f"{key}_meta": FIGURE_INPUTS[f"{key}_meta"] for key in ("samples", "critic_grids", "references")},
+    }

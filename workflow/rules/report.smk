@@ -8,38 +8,40 @@ localrules:
 
 rule tables:
     input:
-        scores=f"{RESULTS}/tables/scores.csv",
-        runs=f"{RESULTS}/tables/runs.csv",
+        scores=LAYOUT.aggregate("scores"),
+        runs=LAYOUT.aggregate("runs"),
+        floors=LAYOUT.aggregate("floors"),
     output:
         **{
             f"{name}_{ext}": report(
-                f"{RESULTS}/tables/{name}.{ext}",
+                LAYOUT.table(name, ext),
                 caption=f"../report/{name}.rst",
                 category="Tables",
                 labels={"table": name, "format": ext},
             )
             for name in TABLES
-            for ext in ("csv", "md", "tex")
+            for ext in TABLE_FORMATS
         },
     log:
-        f"{RESULTS}/logs/tables.log",
+        LAYOUT.log("tables"),
     script:
         "../scripts/tables.py"
 
 
+# The figures read only what is declared here: the three tables, the samples of every run at the checkpoints the
+# sample figures show, the critic grids of the toy runs and the toy reference points; params give each file's
+# identity (aligned with the lists), so the script never parses paths, globs run folders or loads a model.
 rule figures:
     input:
-        scores=f"{RESULTS}/tables/scores.csv",
-        training=f"{RESULTS}/tables/training.csv",
-        runs=f"{RESULTS}/tables/runs.csv",
+        unpack(figures_rule_inputs),
     output:
         [
             report(path, caption=figure_caption(path), category="Figures", labels=figure_labels(path))
             for path in figure_files()
         ],
     params:
-        datasets=BENCH.datasets,
+        **figures_rule_params(),
     log:
-        f"{RESULTS}/logs/figures.log",
+        LAYOUT.log("figures"),
     script:
         "../scripts/figures.py"
