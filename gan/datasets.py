@@ -110,6 +110,11 @@ class DatasetSpec:
     def options(self) -> dict[str, Any]:
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
+    def channel_labels(self, labels: torch.Tensor) -> torch.Tensor | None:
+        """For sets whose channels are separate labelled samples (stacked digits): (N, C) labels per channel, so
+        a classifier can be trained and applied per channel. None for ordinary sets."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         """What the registration says about itself (recorded in prepared files, references and MLflow)."""
         return {"dataset": self.name, "kind": self.kind, "shape": list(self.shape), "options": self.options(),
@@ -509,6 +514,52 @@ class ImageFolder(ImageSpec):
             lookup = {c: i for i, c in enumerate(classes)}
             labels = torch.tensor([lookup[f.parent.relative_to(Path(self.path)).as_posix()] for f in files])
         return data, labels
+
+
+@register_dataset
+@dataclass(frozen=True)
+class StackedDigits(ImageSpec):
+    """Stacked digits, the standard mode-collapse benchmark (Metz et al. 2016, Unrolled GAN; VEEGAN; PacGAN):
+    each sample stacks three random digits of `source` as its three channels, so there are 1,000 modes (label =
+    100 * d1 + 10 * d2 + d3). `source` "digits" (scikit-learn's 8x8, offline) or "mnist" (28x28, when its files
+    are present). `stacks`: stacked samples per split (default: the source split's size); `seed`: which digits
+    are stacked (the test split uses seed + 1, so train and test never share a stack of the same draw).
+    """
+    name: ClassVar[str] = "stacked_digits"
+    source: str = "digits"
+    stacks: int | None = None
+    seed: int = 0
+    channels: ClassVar[int] = 3
+    classes: ClassVar[int] = 1000
+
+    def __post_init__(self):
+        if self.source not in ("digits", "mnist"):
+            raise ValueError(f"option source must be 'digits' or 'mnist', got {self.source!r}")
+
+    def _source(self) -> ImageSpec:
+        return dataset_spec(self.source)
+
+    @property
+    def native_size(self) -> int:  # type: ignore[override]
+        return self._source().native_size
+
+    def files(self):
+        return self._source().files()
+
+    def prepare(self, downloads: Path, download: bool = True) -> list[Path]:
+        return self._source().prepare(downloads, download)
+
+    def load_split(self, downloads, split, download):
+        images, labels = self._source().load_split(downloads, split, download)
+        n = self.stacks or len(images)
+        rng = np.random.default_rng(self.seed + (split == "test"))
+        idx = torch.from_numpy(rng.integers(0, len(images), size=(n, 3)))
+        stacked = images[idx].squeeze(2)  # (n, 3, 1, H, W) -> (n, 3, H, W)
+        digits = labels[idx]
+        return stacked.contiguous(), digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
+
+    def channel_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        return torch.stack([labels // 100, labels // 10 % 10, labels % 10], dim=1)
 
 
 def grid_size(n: int) -> int:
