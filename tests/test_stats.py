@@ -254,3 +254,28 @@ def test_floor_rows_in_final_and_toy_tables(tmp_path):
     assert (t["w1_floor_mean"] == 0.053).all()
     long = pd.read_csv(out["final_scores"][1].parent / "final_scores_all_metrics.csv")
     assert set(long.loc[long["floor_mean"].notna(), "metric"]) == {"w1", "modes_covered", "fid"}
+
+
+def test_within_run_correlation_is_not_fooled_by_per_seed_offsets():
+    """Critic estimate and score that share only a per-seed offset: pooling seeds x checkpoints calls the relation
+    'significant' most of the time; the within-run summary's 95% interval covers 0 about 95% of the time."""
+    import scipy.stats as sps
+
+    from gan.report.stats import within_run_spearman
+
+    rng = np.random.default_rng(0)
+    pooled_significant, covered, reps = 0, 0, 300
+    for _ in range(reps):
+        offset = np.repeat(rng.normal(0, 3, 5), 6)  # 5 seeds x 6 checkpoints
+        df = pd.DataFrame({"seed": np.repeat(np.arange(5), 6), "x": offset + rng.normal(size=30),
+                           "y": offset + rng.normal(size=30)})
+        pooled_significant += sps.spearmanr(df.x, df.y).pvalue < 0.05
+        res = within_run_spearman(df, "x", "y")
+        covered += res["low"] <= 0 <= res["high"]
+    assert pooled_significant / reps > 0.5
+    assert 0.9 <= covered / reps <= 0.99
+    trend = pd.DataFrame({"seed": np.repeat(np.arange(3), 5), "x": np.tile(np.arange(5.0), 3),
+                          "y": -np.tile(np.arange(5.0), 3)})
+    res = within_run_spearman(trend, "x", "y")
+    assert res["mean_rho"] == pytest.approx(-1) and res["n_negative"] == 3
+    assert [r["rho"] for r in res["per_run"]] == pytest.approx([-1.0] * 3)

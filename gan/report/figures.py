@@ -11,10 +11,12 @@ panel says what is missing instead.
 
 Figures (file stems: :func:`gan.layout.figure_stems`, paths: :meth:`gan.layout.Layout.figures`):
 - ``convergence_steps`` / ``convergence_wallclock``: headline score vs generator iterations / training seconds,
-  mean over seeds with a 95 % bootstrap CI band, one panel per dataset.
+  mean over seeds with the 95 % Student-t interval of that mean as a band (none below 2 seeds), and the metric's
+  real-vs-real floor (mean ± std over its draws) as a grey band, one panel per dataset.
 - ``critic_{dataset}``: Wasserstein estimate (wgan, wgan-gp) or discriminator loss (gan, gan-minimax) vs
-  generator iterations, and the same at checkpoint steps against the score, with Spearman's rho
-  (also in ``critic_correlation.csv``).
+  generator iterations (mean and 95 % t-interval over seeds), and the same at checkpoint steps against the score,
+  with Spearman's rho computed within each run and summarised over seeds (``critic_correlation.csv``: one row
+  per run, one summary row per dataset and objective).
 - ``toy_critics`` (only when there are toy datasets): real points, generated points and the critic value over
   the plane (the critic_grid rule's file), final checkpoint, one seed.
 - ``samples_{dataset}``: image grid per objective at the final checkpoint; ``samples_strip_{dataset}``: grids over
@@ -41,7 +43,7 @@ from gan.io import save_figure
 from gan.layout import FIGURE_FORMATS, Layout, figure_stems
 from gan.report.aggregate import OBJECTIVE_ORDER, metric_spec, objective_order, primary_metric, read_table, write_csv
 from gan.report.inputs import MAX_STRIP_STEPS, strip_steps
-from gan.report.stats import spearman
+from gan.report.stats import band_over_seeds, within_run_spearman
 from gan.report.tables import final_step_rows
 
 # --------------------------------------------------------------------------------------------------------------
@@ -178,12 +180,33 @@ def _datasets(df: pd.DataFrame, datasets: Sequence[str] | None) -> list[str]:
 # 1. Convergence
 # --------------------------------------------------------------------------------------------------------------
 
+def _band(ax, band: pd.DataFrame, x: str, color: str, marker: str | None = None) -> None:
+    """Mean line (with markers) and its t-interval band, from :func:`gan.report.stats.band_over_seeds`."""
+    band = band.sort_values(x)
+    ax.plot(band[x], band["mean"], color=color, marker=marker, markersize=6 if marker else 0, linewidth=1.8)
+    ax.fill_between(band[x], band["low"], band["high"], color=color, alpha=0.18, linewidth=0)
+
+
+def _floor_band(ax, floors: pd.DataFrame | None, dataset: str, metric: str) -> None:
+    """The metric's real-vs-real floor: mean ± std over its draws, a grey band across the panel."""
+    if floors is None or floors.empty:
+        return
+    row = floors[(floors["dataset"] == dataset) & (floors["metric"] == metric)]
+    if row.empty or not np.isfinite(row["floor_mean"].iloc[0]):
+        return
+    mean = float(row["floor_mean"].iloc[0])
+    std = float(row["floor_std"].iloc[0]) if np.isfinite(row["floor_std"].iloc[0]) else 0.0
+    ax.axhspan(mean - std, mean + std, color="0.5", alpha=0.25, linewidth=0, zorder=0)
+    ax.axhline(mean, color="0.35", linewidth=1.0, linestyle="--", zorder=0)
+
+
 def plot_convergence(scores: pd.DataFrame, out_paths, *, x: str = "step", primary=None,
-                     datasets: Sequence[str] | None = None) -> list[Path]:
+                     datasets: Sequence[str] | None = None, floors: pd.DataFrame | None = None) -> list[Path]:
     """Headline score vs generator iterations (x="step") or training wall-clock (x="wall_clock_s").
 
-    Mean over seeds with a 95 % bootstrap CI band (seaborn errorbar=("ci", 95)); for wall-clock, the x position of
-    a checkpoint is the mean over seeds of the training seconds at that checkpoint.
+    Mean over seeds with the 95 % Student-t interval of the mean (no band below 2 seeds); for wall-clock, the x
+    position of a checkpoint is the mean over seeds of the training seconds at that checkpoint. The grey band is
+    the metric's real-vs-real floor (mean ± std over its draws, floors.csv) when given.
     """
     if x not in ("step", "wall_clock_s"):
         raise ValueError("x must be 'step' or 'wall_clock_s'")
@@ -214,11 +237,10 @@ def plot_convergence(scores: pd.DataFrame, out_paths, *, x: str = "step", primar
             if sub.empty:
                 _empty(ax, "no finite scores" + (" or wall-clock times" if x != "step" else ""))
                 continue
-            objs = objective_order(sub["objective"].unique())
-            sns.lineplot(data=sub, x="_x", y=m, hue="objective", hue_order=objs, palette=pal, style="objective",
-                         style_order=objs, markers={o: mk[o] for o in objs}, dashes=False, markersize=6,
-                         linewidth=1.8, errorbar=("ci", 95), n_boot=1000, seed=0, err_kws={"alpha": 0.18},
-                         legend=False, ax=ax)
+            bands = band_over_seeds(sub, "_x", m, "objective")
+            for obj in objective_order(sub["objective"].unique()):
+                _band(ax, bands[bands["objective"] == obj], "_x", pal[obj], mk[obj])
+            _floor_band(ax, floors, ds, m)
             _auto_log(ax, sub[m])
             ax.set_xlabel(xlabel)
             ax.set_ylabel(metric_spec(m).axis_label())
@@ -246,10 +268,6 @@ QUANTITY_LABELS = {"wasserstein": "Wasserstein estimate $-L_\\mathrm{critic}$\n(
                    "loss_d": "discriminator loss $L_D$ (nats)"}
 _STEP_CMAP = matplotlib.colors.LinearSegmentedColormap.from_list(
     "step_greys", matplotlib.colormaps["Greys"](np.linspace(0.15, 1.0, 64)))
-
-
-def _fmt_p(p: float) -> str:
-    return "p < 0.001" if p < 1e-3 else f"p = {p:.2g}"
 
 
 def _smooth_runs(training: pd.DataFrame, q: str, smooth: float, max_points: int) -> pd.DataFrame:
@@ -331,8 +349,7 @@ def plot_critic_estimate(training: pd.DataFrame, scores: pd.DataFrame, out_paths
                     _empty(ax_s, "–")
                     continue
                 sm = _smooth_runs(tr, q, smooth, max_points)
-                sns.lineplot(data=sm, x="step", y=q, color=pal[obj], errorbar=("ci", 95), n_boot=300, seed=0,
-                             err_kws={"alpha": 0.2}, linewidth=1.5, ax=ax_t, legend=False)
+                _band(ax_t, band_over_seeds(sm, "step", q), "step", pal[obj])
                 ax_t.set_xlabel("generator iterations")
                 ax_t.set_ylabel(QUANTITY_LABELS.get(q, q))
                 ax_t.xaxis.set_major_formatter(FuncFormatter(_kilo))
@@ -341,8 +358,13 @@ def plot_critic_estimate(training: pd.DataFrame, scores: pd.DataFrame, out_paths
                     _empty(ax_s, "no scores")
                     continue
                 pts = critic_at_checkpoints(tr, sc_ds[sc_ds["objective"] == obj], q, m, smooth)
-                res = spearman(pts[q], pts[m]) if len(pts) else spearman([], [])
-                corr_rows.append({"dataset": ds, "objective": obj, "quantity": q, "metric": m, **res})
+                res = within_run_spearman(pts, q, m)
+                ids = {"dataset": ds, "objective": obj, "quantity": q, "metric": m}
+                corr_rows += [{**ids, "seed": r["seed"], "rho": r["rho"], "n_checkpoints": r["n"],
+                               "note": r["note"]} for r in res["per_run"]]
+                corr_rows.append({**ids, "seed": "mean over seeds", "rho": res["mean_rho"], "ci_low": res["low"],
+                                  "ci_high": res["high"], "n_seeds": res["n_runs"], "n_positive": res["n_positive"],
+                                  "n_negative": res["n_negative"], "note": res["note"]})
                 pts = pts.dropna(subset=[q, m])
                 if pts.empty:
                     _empty(ax_s, "no scored checkpoints")
@@ -352,9 +374,14 @@ def plot_critic_estimate(training: pd.DataFrame, scores: pd.DataFrame, out_paths
                     ax_s.plot(g[q], g[m], color=pal[obj], alpha=0.35, linewidth=0.8, zorder=1)
                 shade = ax_s.scatter(pts[q], pts[m], c=pts["step"], cmap=_STEP_CMAP, vmin=0, vmax=smax,
                                      marker=mk[obj], s=30, edgecolor=pal[obj], linewidth=1.2, zorder=2)
-                rho = f"ρ = {res['rho']:.2f} ({_fmt_p(res['p'])}, n = {res['n']})" if np.isfinite(res["rho"]) \
-                    else f"ρ undefined ({res['note']}, n = {res['n']})"
-                ax_s.set_title(f"Spearman {rho}", fontsize=9.5)
+                if res["n_runs"] >= 2:
+                    rho = (f"mean ρ = {res['mean_rho']:.2f} [{res['low']:.2f}, {res['high']:.2f}] "
+                           f"(95% t-CI, {res['n_runs']} seeds)")
+                elif res["n_runs"] == 1:
+                    rho = f"ρ = {res['mean_rho']:.2f} (1 seed, no interval)"
+                else:
+                    rho = f"ρ undefined ({res['note']})"
+                ax_s.set_title(f"within-run Spearman {rho}", fontsize=9)
                 ax_s.set_xlabel(QUANTITY_LABELS.get(q, q).replace("\n", " "))
                 ax_s.set_ylabel(metric_spec(m).axis_label())
                 _auto_log(ax_s, pts[m])
@@ -365,8 +392,9 @@ def plot_critic_estimate(training: pd.DataFrame, scores: pd.DataFrame, out_paths
         if len(objs_all):
             handles = _legend_handles(objs_all)
             _figure_legend(fig, handles)
-        corr = pd.DataFrame(corr_rows, columns=["dataset", "objective", "quantity", "metric", "rho", "p", "n",
-                                                "note"])
+        corr = pd.DataFrame(corr_rows, columns=["dataset", "objective", "quantity", "metric", "seed", "rho",
+                                                "n_checkpoints", "ci_low", "ci_high", "n_seeds", "n_positive",
+                                                "n_negative", "note"])
         if corr_csv is not None:
             write_csv(corr, corr_csv)
         save_figures(fig, out_paths)
@@ -739,7 +767,7 @@ def make_figures(*, scores: str | Path, training: str | Path | None, runs: str |
                  root: str | Path, datasets: Sequence[str], toy_datasets: Sequence[str] = (),
                  samples: Iterable[dict] = (), critic_grids: Iterable[dict] = (), references: Iterable[dict] = (),
                  formats: Sequence[str] = FIGURE_FORMATS, primary=None, seed: int | None = None,
-                 n_points: int = 1000) -> dict[str, list[Path]]:
+                 n_points: int = 1000, floors: str | Path | None = None) -> dict[str, list[Path]]:
     """Every figure of the benchmark from the given files only (what the figures rule declares).
 
     `scores`, `training`, `runs`: the aggregated tables (CSV). `root`: the results folder; every output path is
@@ -747,11 +775,12 @@ def make_figures(*, scores: str | Path, training: str | Path | None, runs: str |
     toy_datasets)`` (in `formats`). `toy_datasets`: the datasets of 2-D points (data from the grid, not names).
     `samples` / `critic_grids`: records {"dataset", "objective", "seed", "step", "path"} of the samples npz and the
     critic-grid npz files to plot; `references`: records {"dataset", "path"} of the toy reference npz (array
-    ``points``, the real points). `seed`: the seed shown in the one-seed figures (default: lowest finished).
+    ``points``, the real points). `floors`: floors.csv (real-vs-real bands). `seed`: the seed shown in the one-seed figures (default: lowest finished).
     Returns {figure stem: [paths]} (and "critic_correlation": [csv]).
     """
     layout = Layout(str(root))
     scores_df, training_df, runs_df = _table(scores), _table(training), _table(runs)
+    floors_df = read_table(floors) if floors is not None and Path(floors).exists() else None
     datasets = list(datasets)
     stems = figure_stems(datasets, toy_datasets)
     toy = [d for d in datasets if d in set(toy_datasets)]
@@ -764,9 +793,9 @@ def make_figures(*, scores: str | Path, training: str | Path | None, runs: str |
 
     out: dict[str, list[Path]] = {}
     out["convergence_steps"] = plot_convergence(scores_df, p("convergence_steps"), x="step", primary=primary,
-                                                datasets=datasets)
+                                                datasets=datasets, floors=floors_df)
     out["convergence_wallclock"] = plot_convergence(scores_df, p("convergence_wallclock"), x="wall_clock_s",
-                                                    primary=primary, datasets=datasets)
+                                                    primary=primary, datasets=datasets, floors=floors_df)
     corr = []
     for d in datasets:
         corr.append(plot_critic_estimate(training_df, scores_df, p(f"critic_{d}"), datasets=[d], primary=primary))

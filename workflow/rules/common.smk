@@ -168,12 +168,18 @@ def report_outputs():
     return LAYOUT.tables() + figure_files()
 
 
+def figure1a_outputs():
+    # WGAN-GP Figure 1(a), its own stage (workflow/rules/figure1a.smk, included after this file)
+    return figure1a_files()
+
+
 def get_final_output():
     return [
         LAYOUT.aggregate("scores"),
         LAYOUT.provenance,
         *report_outputs(),
         *tracking_outputs(),
+        *figure1a_outputs(),
     ]
 
 
@@ -211,7 +217,7 @@ def figures_rule_inputs(wildcards):
 
     layout = Layout(RESULTS)
     return {
-        **{name: layout.aggregate(name) for name in ("scores", "training", "runs")},
+        **{name: layout.aggregate(name) for name in ("scores", "training", "runs", "floors")},
         **{key: FIGURE_INPUTS[key] for key in ("samples", "critic_grids", "references")},
     }
 

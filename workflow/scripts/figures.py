@@ -18,7 +18,7 @@ def records(files, meta):
 
 
 inp, par = snakemake.input, snakemake.params
-written = make_figures(scores=inp.scores, training=inp.training, runs=inp.runs, root=par.results,
+written = make_figures(scores=inp.scores, training=inp.training, runs=inp.runs, floors=inp.floors, root=par.results,
                        datasets=par.datasets, toy_datasets=par.toy_datasets,
                        samples=records(inp.samples, par.samples_meta),
                        critic_grids=records(inp.critic_grids, par.critic_grids_meta),
