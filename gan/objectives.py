@@ -58,10 +58,14 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) 
     x^ = eps x + (1 - eps) G(z) with eps ~ U[0, 1] drawn per sample; the norm runs over every non-batch
     dimension, whatever the data's shape; create_graph=True so the penalty is differentiated w.r.t. D's weights.
     """
+    real, fake = real.float(), fake.float()
     eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
-    scores = critic(x_hat)
-    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    # in fp32 even under bf16 autocast: the penalty is a difference of a gradient norm from 1, which bf16's
+    # 8-bit mantissa (about 2 significant digits) cannot resolve
+    with torch.autocast(device_type=real.device.type, enabled=False):
+        scores = critic(x_hat)
+        (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
     norms = grad.flatten(start_dim=1).norm(2, dim=1)
     return ((norms - 1) ** 2).mean()
 

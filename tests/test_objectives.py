@@ -121,3 +121,17 @@ def test_bad_objective_settings(kwargs, match):
     name = kwargs.pop("name")
     with pytest.raises(ValueError, match=match):
         build_objective(name, **kwargs)
+
+
+def test_gradient_penalty_is_computed_in_fp32_under_bf16_autocast():
+    from gan.objectives import gradient_penalty
+
+    torch.manual_seed(0)
+    critic = torch.nn.Sequential(torch.nn.Linear(2, 64), torch.nn.ReLU(), torch.nn.Linear(64, 1))
+    real, fake = torch.randn(256, 2), torch.randn(256, 2) + 1
+    torch.manual_seed(1)
+    exact = gradient_penalty(critic, real, fake)
+    torch.manual_seed(1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_bf16 = gradient_penalty(critic, real, fake)
+    assert under_bf16.dtype == torch.float32 and torch.equal(under_bf16, exact)
