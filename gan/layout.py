@@ -139,6 +139,18 @@ class Layout:
     def critic_correlation(self) -> str:
         return f"{self.root}/figures/critic_correlation.csv"
 
+    # --- WGAN-GP Figure 1(a): critics trained to optimality against a fixed generator (gan.optimal_critic) -----
+    def optimal_critic(self, dataset: str, constraint: str) -> str:
+        """One critic's value surface, scatter points, loss curve and gradient-norm statistics (npz)."""
+        return f"{self.root}/figure1a/{dataset}_{constraint}.npz"
+
+    def figure1a_figure(self, fmt: str) -> str:
+        return f"{self.root}/figure1a/figure1a.{fmt}"
+
+    def figure1a_table(self, fmt: str) -> str:
+        """The gradient-norm statistics of every critic (csv, md)."""
+        return f"{self.root}/figure1a/gradient_norms.{fmt}"
+
     # --- provenance, tracking, logs ----------------------------------------------------------------------------
     @property
     def provenance(self) -> str:

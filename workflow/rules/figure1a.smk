@@ -1,0 +1,97 @@
+# WGAN-GP paper, Figure 1(a) (issue 11, point 5): critics trained to optimality against a fixed "generator"
+# (the data plus Gaussian noise), weight clipping vs gradient penalty, on the toy datasets. Its own small stage: no
+# GAN is trained; one CPU job per (dataset, constraint) writes the critic's value surface, scatter points, loss
+# curve and gradient-norm statistics (gan.optimal_critic), and the figure1a rule draws the figure and the table
+# (gan.report.figure1a). Settings: the config's `figure1a:` block (config/schema.yaml), defaults below.
+from gan.optimal_critic import CONSTRAINTS as FIGURE1A_CONSTRAINTS  # noqa: E402
+from gan.optimal_critic import DATASETS as FIGURE1A_DATASETS  # noqa: E402
+from gan.optimal_critic import DEFAULTS as FIGURE1A_DEFAULTS  # noqa: E402
+
+
+def _figure1a_settings():
+    from gan.datasets import dataset_spec
+
+    settings = {"enabled": True, "datasets": list(FIGURE1A_DATASETS), "seed": 0, **FIGURE1A_DEFAULTS}
+    settings.update(config.get("figure1a") or {})
+    for name in settings["datasets"]:
+        try:
+            kind = dataset_spec(name).kind
+        except ValueError as err:
+            raise ValueError(f"invalid config: figure1a.datasets: {err}") from None
+        if kind != "points":
+            raise ValueError(f"invalid config: figure1a.datasets: {name!r} is not a 2-D toy dataset ({kind})")
+    if len(set(settings["datasets"])) != len(settings["datasets"]):
+        raise ValueError(f"invalid config: figure1a.datasets: {settings['datasets']} names a dataset twice")
+    return settings
+
+
+FIGURE1A = _figure1a_settings()
+
+
+def figure1a_critic_files():
+    return [LAYOUT.optimal_critic(d, c) for d in FIGURE1A["datasets"] for c in FIGURE1A_CONSTRAINTS]
+
+
+def figure1a_files():
+    """The figure (pdf, png) and the gradient-norm table (csv, md); nothing when figure1a.enabled is false."""
+    if not FIGURE1A["enabled"] or not FIGURE1A["datasets"]:
+        return []
+    return [LAYOUT.figure1a_figure(f) for f in ("pdf", "png")] + [LAYOUT.figure1a_table(f) for f in ("csv", "md")]
+
+
+localrules:
+    figure1a,
+
+
+# One critic, trained for figure1a.steps updates against data + N(0, noise_std^2): "clipping" (wgan: RMSProp 5e-5,
+# c = 0.01) or "penalty" (wgan-gp: Adam(1e-4, (0.5, 0.9)), lambda = figure1a.gp_lambda).
+rule optimal_critic:
+    output:
+        LAYOUT.optimal_critic("{dataset}", "{constraint}"),
+    params:
+        dataset=lambda wildcards: wildcards.dataset,
+        constraint=lambda wildcards: wildcards.constraint,
+        steps=FIGURE1A["steps"],
+        batch_size=FIGURE1A["batch_size"],
+        noise_std=FIGURE1A["noise_std"],
+        gp_lambda=FIGURE1A["gp_lambda"],
+        width=FIGURE1A["width"],
+        pairing=FIGURE1A["pairing"],
+        seed=FIGURE1A["seed"],
+    wildcard_constraints:
+        dataset=_alternatives(FIGURE1A["datasets"]) or "(?!)",
+        constraint=_alternatives(FIGURE1A_CONSTRAINTS),
+    threads: 1
+    resources:
+        gpu=0,
+        runtime=60,
+    log:
+        LAYOUT.log("optimal_critic", "{dataset}", "{constraint}"),
+    script:
+        "../scripts/optimal_critic.py"
+
+
+rule figure1a:
+    input:
+        critics=figure1a_critic_files(),
+    output:
+        pdf=report(LAYOUT.figure1a_figure("pdf"), caption="../report/figure1a.rst", category="Figures",
+                   labels={"figure": "figure1a", "format": "pdf"}),
+        png=report(LAYOUT.figure1a_figure("png"), caption="../report/figure1a.rst", category="Figures",
+                   labels={"figure": "figure1a", "format": "png"}),
+        table_csv=report(LAYOUT.figure1a_table("csv"), caption="../report/figure1a.rst", category="Tables",
+                         labels={"table": "figure1a_gradient_norms", "format": "csv"}),
+        table_md=report(LAYOUT.figure1a_table("md"), caption="../report/figure1a.rst", category="Tables",
+                        labels={"table": "figure1a_gradient_norms", "format": "md"}),
+    params:
+        datasets=FIGURE1A["datasets"],
+        steps=FIGURE1A["steps"],
+        noise_std=FIGURE1A["noise_std"],
+        gp_lambda=FIGURE1A["gp_lambda"],
+        width=FIGURE1A["width"],
+        batch_size=FIGURE1A["batch_size"],
+        pairing=FIGURE1A["pairing"],
+    log:
+        LAYOUT.log("figure1a"),
+    script:
+        "../scripts/figure1a.py"
