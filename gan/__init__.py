@@ -1,6 +1,6 @@
 """gan-bench: GAN, WGAN (weight clipping) and WGAN-GP, trained and compared exactly as the papers define them.
 
-Submodules are imported on first use, so light ones (gan.io, gan.provenance, gan.tracking, gan.report.layout)
+Submodules are imported on first use, so light ones (gan.atomic, gan.layout, gan.provenance, gan.tracking)
 do not pull in torch.
 """
 _EXPORTS = {

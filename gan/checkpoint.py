@@ -15,7 +15,7 @@ import torch
 
 from .layout import RunFiles
 
-from . import io
+from . import atomic
 from .config import config_from_dict
 from .models import ModelConfig, build_models
 
@@ -52,7 +52,7 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 
 def save(path: str | Path, payload: dict[str, Any]) -> None:
-    io.torch_save({"format": FORMAT, "version": VERSION, **payload}, path)
+    atomic.torch_save({"format": FORMAT, "version": VERSION, **payload}, path)
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -258,8 +258,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                      bf16=args.bf16)
     print(format_table(rows))
     if args.json:
-        from . import io
-        io.write_json(args.json, rows)
+        from . import atomic
+        atomic.write_json(args.json, rows)
     return 0
 
 

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import io
+from . import atomic
 from .layout import RunFiles
 
 LIM = 3.0
@@ -51,7 +51,7 @@ def critic_values(critic: Callable, lim: float = LIM, resolution: int = RESOLUTI
 
 def save_critic_grid(path: str | Path, x: np.ndarray, y: np.ndarray, values: np.ndarray, *, step: int, seed: int,
                      lim: float, resolution: int, status: str = "ok", reason: str = "") -> None:
-    io.save_npz(path, x=np.asarray(x, np.float32), y=np.asarray(y, np.float32),
+    atomic.save_npz(path, x=np.asarray(x, np.float32), y=np.asarray(y, np.float32),
                 values=np.asarray(values, np.float32), step=np.array(int(step)), seed=np.array(int(seed)),
                 lim=np.array(float(lim)), resolution=np.array(int(resolution)), status=np.array(status),
                 reason=np.array(reason))
@@ -72,7 +72,7 @@ def critic_grid_checkpoint(run_dir: str | Path, step: int, out: str | Path, *, l
     path = files.checkpoint(step)
     empty = np.zeros(0, np.float32)
     if not path.exists():
-        summary = io.read_json(files.summary) if files.summary.exists() else {}
+        summary = atomic.read_json(files.summary) if files.summary.exists() else {}
         if summary.get("status") == "diverged" and summary.get("steps_done", 0) < step:
             reason = f"diverged at step {summary.get('diverged_step')}"
             save_critic_grid(out, empty, empty, np.zeros((0, 0), np.float32), step=step,

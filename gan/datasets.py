@@ -162,7 +162,7 @@ def dataset_shape(name: str, **options) -> tuple[int, ...]:
 
 def prepare_dataset(spec: DatasetSpec, downloads: str | Path, out_path: str | Path) -> dict[str, Any]:
     """Fetch/verify the raw files, decode both splits once and write them as one tensor file (atomically)."""
-    from .io import torch_save
+    from .atomic import torch_save
 
     downloads = Path(downloads)
     files = spec.prepare(downloads, download=True)

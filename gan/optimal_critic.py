@@ -18,7 +18,7 @@ Everything else is the project's: the critic is the toy model's critic (``gan.mo
 - ``penalty``  = objective ``wgan-gp``: Adam(1e-4, (0.5, 0.9)), penalty weight ``gp_lambda`` (the paper: 10;
   ``gan_toy.py``: 0.1).
 
-:func:`optimal_critic_file` trains one critic and writes one npz (``gan.io.save_npz``, atomic) with the keys of
+:func:`optimal_critic_file` trains one critic and writes one npz (``gan.atomic.save_npz``, atomic) with the keys of
 :data:`NPZ_KEYS`:
 
 - ``x``, ``y`` (R,), ``values`` (R, R): the critic over [-lim, lim]^2 (``gan.critic_grid.critic_values``:
@@ -54,7 +54,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from . import io
+from . import atomic
 
 #: constraint name -> registered objective whose losses and hooks it uses
 CONSTRAINTS: dict[str, str] = {"clipping": "wgan", "penalty": "wgan-gp"}
@@ -248,7 +248,7 @@ def optimal_critic_file(dataset: str, constraint: str, out: str | Path, *, steps
     flat = flat_rel_change(info["wasserstein"])
     w_final = float(info["wasserstein"][-max(1, steps // 10):].mean())
     nan = float("nan")
-    io.save_npz(out, **ev, loss=info["loss"].astype(np.float32),
+    atomic.save_npz(out, **ev, loss=info["loss"].astype(np.float32),
                 wasserstein=info["wasserstein"].astype(np.float32), penalty=info["penalty"].astype(np.float32),
                 flat_rel_change=np.array(flat), w_estimate=np.array(w_final), grad_where=np.array(GRAD_WHERE),
                 grad_stat_names=np.array(GRAD_STATS),

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from . import checkpoint as ckpt
-from . import io
+from . import atomic
 from .datasets import dataset_spec, to_uint8
 from .layout import RunFiles
 from .utils import select_device
@@ -40,7 +40,7 @@ def to_storage(samples: torch.Tensor) -> tuple[str, np.ndarray]:
 
 def save_samples(path: str | Path, kind: str, samples: np.ndarray, step: int, seed: int,
                  status: str = "ok", reason: str = "") -> None:
-    io.save_npz(path, kind=np.array(kind), samples=samples, step=np.array(step), seed=np.array(seed),
+    atomic.save_npz(path, kind=np.array(kind), samples=samples, step=np.array(step), seed=np.array(seed),
                 status=np.array(status), reason=np.array(reason))
 
 
@@ -63,7 +63,7 @@ def save_picture(path: str | Path, kind: str, samples: np.ndarray, title: str = 
         nrow = int(np.ceil(np.sqrt(len(images))))
         grid = make_grid(images, nrow=nrow, padding=1, pad_value=255).permute(1, 2, 0).numpy()
         from PIL import Image
-        with io.atomic_path(path) as tmp:
+        with atomic.atomic_path(path) as tmp:
             Image.fromarray(grid.squeeze(-1) if grid.shape[-1] == 1 else grid).save(tmp, format="PNG")
         return
     fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
@@ -72,7 +72,7 @@ def save_picture(path: str | Path, kind: str, samples: np.ndarray, title: str = 
     else:
         ax.text(0, 0, title or "no samples", ha="center", va="center")
     ax.set(xlim=(-3, 3), ylim=(-3, 3), aspect="equal", title=title)
-    io.save_figure(fig, path, bbox_inches="tight")
+    atomic.save_figure(fig, path, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -83,7 +83,7 @@ def sample_checkpoint(run_dir: str | Path, step: int, n: int, seed: int, out: st
     path = ckpt.step_path(run_dir, step)
     if not path.exists():
         summary_path = RunFiles(run_dir).summary
-        summary = io.read_json(summary_path) if summary_path.exists() else {}
+        summary = atomic.read_json(summary_path) if summary_path.exists() else {}
         if summary.get("status") == "diverged" and summary.get("steps_done", 0) < step:
             reason = f"diverged at step {summary.get('diverged_step')}"
             config = summary["config"]

@@ -34,7 +34,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from gan.io import read_json
+from gan.atomic import read_json
 from gan.layout import Layout, RunFiles
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,7 @@ def _sync_lock(layout: Layout) -> Iterator[None]:
     """One sync at a time per results folder; the kernel frees the lock when the process dies, even on SIGKILL."""
     path = Path(layout.mlflow_lock)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:  # an empty lock file, not a result: not written through gan.io
+    with open(path, "a") as fh:  # an empty lock file, not a result: not written through gan.atomic
         fcntl.flock(fh, fcntl.LOCK_EX)
         yield
 

@@ -7,7 +7,7 @@ at any moment and restarted ends bitwise equal (on CPU) to an uninterrupted one.
 from __future__ import annotations
 
 import csv
-import io as _io
+import io
 import logging
 import math
 import signal
@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable
 import torch
 
 from . import checkpoint as ckpt
-from . import io
+from . import atomic
 from .config import RESUMABLE_KEYS, ConfigError, TrainConfig, resolve
 from .datasets import Dataset, get_dataset
 from .layout import RunFiles
@@ -208,12 +208,12 @@ def _format(value: Any) -> str:
 
 
 def write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
-    buf = _io.StringIO()
+    buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(METRIC_COLUMNS)
     for row in rows:
         writer.writerow([_format(row.get(c)) for c in METRIC_COLUMNS])
-    io.write_text(path, buf.getvalue())
+    atomic.write_text(path, buf.getvalue())
 
 
 def _append_metrics(path: Path, row: dict[str, Any]) -> None:
@@ -371,6 +371,6 @@ def train(cfg: TrainConfig, run_dir: str | Path, callbacks: Iterable[Any] = ()) 
         "checkpoints": {str(s): str(p.relative_to(run_dir)) for s, p in sorted(ckpt.list_checkpoints(run_dir).items())
                         if s in checkpoint_steps and s <= step},
     }
-    io.write_json(files.summary, summary)
+    atomic.write_json(files.summary, summary)
     _call(callbacks, "on_end", summary)
     return summary

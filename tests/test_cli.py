@@ -109,8 +109,8 @@ def test_default_run_dir_comes_from_the_layout(tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--objective", "lsgan"], "unknown objective 'lsgan'; valid names: gan, gan-minimax, wgan, wgan-gp"),
-    (["--dataset", "celeba"], "unknown dataset 'celeba'"),
+    (["--objective", "no-such-objective"], "unknown objective 'no-such-objective'; valid names: "),
+    (["--dataset", "no-such-set"], "unknown dataset 'no-such-set'"),
     (["--steps", "0"], "steps must be a positive integer"),
     (["--steps", "ten"], "invalid int value: 'ten'"),
     (["--lr", "-0.0001"], "lr: -0.0001 must be positive"),

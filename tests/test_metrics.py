@@ -2,7 +2,7 @@
 stand-in TorchScript file, the classifier path on digits, missing samples and missing weights."""
 from __future__ import annotations
 
-import io as stdio
+import io
 import json
 import sys
 from pathlib import Path
@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gan import io
+from gan import atomic
 from gan.datasets import get_dataset
 from gan.metrics import METRICS, compute_reference, load_reference, score_samples
 from gan.metrics import fid as fidmod
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::scipy.
 
 
 def save_samples(path, samples, kind="images", status="ok", reason="", step=100, seed=3):
-    io.save_npz(path, kind=np.array(kind), samples=samples, step=np.array(step), seed=np.array(seed),
+    atomic.save_npz(path, kind=np.array(kind), samples=samples, step=np.array(step), seed=np.array(seed),
                 status=np.array(status), reason=np.array(reason))
     return path
 
@@ -236,7 +236,7 @@ def test_fetch_inception_is_atomic_and_checked(standin, tmp_path, monkeypatch):
 
     def fake_urlopen(url, timeout=None):
         calls.append(url)
-        return stdio.BytesIO(payload if len(calls) == 1 else b"not a model")
+        return io.BytesIO(payload if len(calls) == 1 else b"not a model")
 
     monkeypatch.setattr(fidmod.urllib.request, "urlopen", fake_urlopen)
     dest = tmp_path / "resources" / fidmod.INCEPTION_FILENAME

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gan.io import save_npz, write_json, write_text
+from gan.atomic import save_npz, write_json, write_text
 from gan.report import aggregate_results, make_tables
 from gan.report import stats as st
 from gan.metrics import metric_outputs

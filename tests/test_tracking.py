@@ -21,7 +21,7 @@ pytest.importorskip("mlflow")
 from mlflow import MlflowClient  # noqa: E402
 from mlflow.entities import ViewType  # noqa: E402
 
-from gan import io as gio  # noqa: E402
+from gan import atomic as gio  # noqa: E402
 from gan import tracking  # noqa: E402
 from gan.cli import main as cli_main  # noqa: E402
 from gan.layout import Layout  # noqa: E402

@@ -64,6 +64,22 @@ def test_smoke_run_writes_every_table_and_figure(smoke_run):
 
 
 @pytest.mark.slow
+def test_the_demo_shows_learning(smoke_run):
+    """The README demo must show the claim in miniature, on its own numbers: WGAN-GP reaches the 8 modes near the
+    real-vs-real floor, and every objective's digits improve between the two checkpoints."""
+    scores = pd.read_csv(smoke_run / "results/tables/scores.csv")
+    floors = pd.read_csv(smoke_run / "results/tables/floors.csv").set_index(["dataset", "metric"])
+    toy = scores[(scores.dataset == "8gaussians") & (scores.step == scores.step.max())]
+    gp = toy[toy.objective == "wgan-gp"]
+    assert gp.modes_covered.mean() >= 7 and gp.modes_covered_share.mean() >= 5
+    assert gp.w1.mean() < 3 * floors.loc[("8gaussians", "w1"), "floor_mean"]
+    digits = scores[scores.dataset == "digits"].groupby(["objective", "step"]).fd_classifier.mean().unstack()
+    first, last = digits.columns.min(), digits.columns.max()
+    assert (digits[last] < digits[first]).all(), digits
+    assert digits[last].min() < 10 * floors.loc[("digits", "fd_classifier"), "floor_mean"]
+
+
+@pytest.mark.slow
 def test_rerun_does_nothing_and_a_new_seed_adds_only_its_jobs(smoke_run):
     again = snakemake(smoke_run, "-n", *SMOKE)
     assert "Nothing to be done" in again.stdout + again.stderr

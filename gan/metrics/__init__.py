@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from gan import io
+from gan import atomic
 
 REFERENCE_FORMAT = 1
 
@@ -242,7 +242,7 @@ def compute_reference(dataset: str, extractor: str | None = None, out_path: str 
             "num_classes": ds.num_classes, "data_root": str(data_root), "dataset_options": dataset_options,
             **ext.describe(), "time_s": round(time.time() - start, 3),
             "versions": package_versions(("numpy", "torch", "clean-fid", "pot", "scipy"))}
-    io.save_npz(out_path, meta=np.array(json.dumps(meta, sort_keys=True, default=str)), **arrays)
+    atomic.save_npz(out_path, meta=np.array(json.dumps(meta, sort_keys=True, default=str)), **arrays)
     return out_path
 
 
@@ -331,7 +331,7 @@ def score_samples(samples_npz: str | Path, reference_path: str | Path, out_json:
                   "kind": ref_meta.get("kind"), "metrics": {},
                   "protocol": protocol}
         if out_json is not None:
-            io.write_json(out_json, result)
+            atomic.write_json(out_json, result)
         return result
 
     reference = load_reference(reference_path)
@@ -371,7 +371,7 @@ def score_samples(samples_npz: str | Path, reference_path: str | Path, out_json:
     result = {**ids, "status": "ok", "reason": None, "kind": meta["kind"], "metrics": values, "protocol": protocol,
               "device": described.get("device"), "time_s": round(time.time() - start, 3)}
     if out_json is not None:
-        io.write_json(out_json, result)
+        atomic.write_json(out_json, result)
     return result
 
 
@@ -402,7 +402,7 @@ def score_checkpoint(samples: str | Path, references: dict[str, str], out_json: 
             merged["metrics"].update(result["metrics"])
     assert merged is not None, "no reference to score against"
     merged["protocols"] = protocols
-    io.write_json(out_json, merged)
+    atomic.write_json(out_json, merged)
     return merged
 
 

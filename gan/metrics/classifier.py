@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gan import io
+from gan import atomic
 from gan.metrics import Output, ScoreContext, register_extractor, register_metric, sha256_file
 
 
@@ -111,8 +111,8 @@ def train_classifier(dataset: str, out_path: str | Path, data_root: str | Path =
                    "time_s": round(time.time() - start, 3), "versions": package_versions(("torch", "numpy"))})
     out_path = Path(out_path)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    io.torch_save({"state_dict": state, **{k: v for k, v in record.items() if k != "versions"}}, out_path)
-    io.write_json(out_path.with_suffix(".json"), {**record, "weights_path": str(out_path),
+    atomic.torch_save({"state_dict": state, **{k: v for k, v in record.items() if k != "versions"}}, out_path)
+    atomic.write_json(out_path.with_suffix(".json"), {**record, "weights_path": str(out_path),
                                                   "weights_sha256": sha256_file(out_path)})
     return record
 

@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from gan import io
+from gan import atomic
 from gan.metrics import Output, ScoreContext, register_extractor, register_metric, sha256_file
 
 INCEPTION_FILENAME = "inception-2015-12-05.pt"  # the name clean-fid's InceptionV3W loads from its folder
@@ -48,7 +48,7 @@ def fetch_inception(dest: str | Path = DEFAULT_INCEPTION_PATH, timeout: float = 
     if dest.exists():
         return dest
     url = inception_url()
-    with io.atomic_path(dest) as tmp:
+    with atomic.atomic_path(dest) as tmp:
         try:
             with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as fh:
                 shutil.copyfileobj(response, fh)

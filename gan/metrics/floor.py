@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from gan import io
+from gan import atomic
 from gan.metrics import load_reference, reference_subset, score_checkpoint
 
 FLOOR_OBJECTIVE = "real data"
@@ -78,5 +78,5 @@ def compute_floor(dataset_entry: str, dataset: str, options: dict, references: d
            "repeats": int(repeats), "eval_seed": int(eval_seed), "metrics": metrics,
            "references": {k: str(v) for k, v in references.items()}, "time_s": round(time.time() - start, 3),
            "note": "" if n == n_gen else f"only {n} unseen real images: the floor is at N={n}, not {n_gen}"}
-    io.write_json(out_json, out)
+    atomic.write_json(out_json, out)
     return out

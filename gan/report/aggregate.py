@@ -31,7 +31,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from gan.io import read_json, write_text
+from gan.atomic import read_json, write_text
 from gan.layout import RunFiles
 
 # --------------------------------------------------------------------------------------------------------------

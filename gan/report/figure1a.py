@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from gan.io import write_text
+from gan.atomic import write_text
 from gan.optimal_critic import CONSTRAINTS, GRAD_STATS, load_optimal_critic
 
 #: display of each constraint (row label) and its colour in the loss-curve row (the objectives' palette colours)

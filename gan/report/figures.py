@@ -39,7 +39,7 @@ import seaborn as sns
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
-from gan.io import save_figure
+from gan.atomic import save_figure
 from gan.layout import FIGURE_FORMATS, Layout, figure_stems
 from gan.report.aggregate import OBJECTIVE_ORDER, metric_spec, objective_order, primary_metric, read_table, write_csv
 from gan.report.inputs import MAX_STRIP_STEPS, strip_steps
@@ -158,6 +158,23 @@ def _auto_log(ax, values: pd.Series) -> None:
         ax.set_yscale("log")
 
 
+def _limit_to_data(ax, values: Iterable[float], floor: tuple[float, float] | None = None) -> None:
+    """y-limits from the per-seed values (and the floor), not from the bands: with few seeds a t-interval is wide
+    (t = 12.7 at 2 seeds) and would squash the curves; the band then runs off the panel, which the caption says."""
+    v = pd.to_numeric(pd.Series(list(values)), errors="coerce").to_numpy(float)
+    v = v[np.isfinite(v)]
+    if floor is not None:
+        v = np.concatenate([v, [x for x in floor if np.isfinite(x)]])
+    if not len(v):
+        return
+    lo, hi = float(v.min()), float(v.max())
+    if ax.get_yscale() == "log":
+        ax.set_ylim(lo / 1.5, hi * 1.5)
+    else:
+        pad = 0.08 * (hi - lo) if hi > lo else max(abs(hi), 1.0) * 0.1
+        ax.set_ylim(lo - pad, hi + pad)
+
+
 def _diverged_note(scores: pd.DataFrame, dataset: str) -> str:
     if "run_status" not in scores:
         return ""
@@ -187,17 +204,19 @@ def _band(ax, band: pd.DataFrame, x: str, color: str, marker: str | None = None)
     ax.fill_between(band[x], band["low"], band["high"], color=color, alpha=0.18, linewidth=0)
 
 
-def _floor_band(ax, floors: pd.DataFrame | None, dataset: str, metric: str) -> None:
-    """The metric's real-vs-real floor: mean ± std over its draws, a grey band across the panel."""
+def _floor_band(ax, floors: pd.DataFrame | None, dataset: str, metric: str) -> tuple[float, float] | None:
+    """The metric's real-vs-real floor: mean ± std over its draws, a grey band across the panel. Returns its
+    (low, high), or None when there is no floor."""
     if floors is None or floors.empty:
-        return
+        return None
     row = floors[(floors["dataset"] == dataset) & (floors["metric"] == metric)]
     if row.empty or not np.isfinite(row["floor_mean"].iloc[0]):
-        return
+        return None
     mean = float(row["floor_mean"].iloc[0])
     std = float(row["floor_std"].iloc[0]) if np.isfinite(row["floor_std"].iloc[0]) else 0.0
     ax.axhspan(mean - std, mean + std, color="0.5", alpha=0.25, linewidth=0, zorder=0)
     ax.axhline(mean, color="0.35", linewidth=1.0, linestyle="--", zorder=0)
+    return mean - std, mean + std
 
 
 def plot_convergence(scores: pd.DataFrame, out_paths, *, x: str = "step", primary=None,
@@ -240,15 +259,18 @@ def plot_convergence(scores: pd.DataFrame, out_paths, *, x: str = "step", primar
             bands = band_over_seeds(sub, "_x", m, "objective")
             for obj in objective_order(sub["objective"].unique()):
                 _band(ax, bands[bands["objective"] == obj], "_x", pal[obj], mk[obj])
-            _floor_band(ax, floors, ds, m)
+            floor = _floor_band(ax, floors, ds, m)
             _auto_log(ax, sub[m])
+            _limit_to_data(ax, sub[m], floor)
             ax.set_xlabel(xlabel)
             ax.set_ylabel(metric_spec(m).axis_label())
             ax.xaxis.set_major_formatter(FuncFormatter(_kilo))
             ax.set_xlim(left=0)
         if not ds_list:
             _empty(axes.flat[0], "no scores")
-        _figure_legend(fig, _legend_handles(objectives))
+        floor_patch = matplotlib.patches.Patch(color="0.5", alpha=0.4, label="real data (floor): mean ± std")
+        _figure_legend(fig, _legend_handles(objectives) + [floor_patch],
+                       title="line: mean over seeds; band: 95% t-interval of the mean (may run off the panel)")
         return save_figures(fig, out_paths)
 
 

@@ -22,7 +22,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from gan.io import write_text
+from gan.atomic import write_text
 from gan.report.aggregate import (is_toy_dataset, metric_columns, metric_spec,
                                   objective_order, primary_metric, read_table, write_csv)
 from gan.report.stats import (MIN_N, NO_TEST, mean_std, min_p_paired, min_p_unpaired, pairwise_comparisons,

@@ -31,7 +31,7 @@ rule provenance:
         LAYOUT.provenance,
     params:
         config=config,
-        config_hash=BENCH.config_hash(),
+        config_hash=GRID.config_hash(),
     log:
         LAYOUT.log("provenance"),
     script:

@@ -13,14 +13,14 @@ from gan.layout import TABLE_FORMATS, TABLES, Layout, RunFiles  # noqa: E402
 from gan.plugins import export as export_plugins  # noqa: E402
 
 try:
-    BENCH = BenchmarkGrid(config)
+    GRID = BenchmarkGrid(config)
 except ValueError as err:
     raise ValueError(f"invalid config: {err}") from None
 
 # jobs load the same plugin files (registrations outside the package) through the environment
 export_plugins(config.get("plugins", []))
 
-LAYOUT = BENCH.layout
+LAYOUT = GRID.layout
 RESULTS = LAYOUT.root
 RUNS = LAYOUT.run_dir("{dataset}", "{objective}", "{seed}")
 RUN = RunFiles(RUNS)
@@ -32,8 +32,8 @@ def _alternatives(names):
 
 
 wildcard_constraints:
-    dataset=_alternatives(BENCH.datasets),
-    objective=_alternatives(BENCH.objectives),
+    dataset=_alternatives(GRID.datasets),
+    objective=_alternatives(GRID.objectives),
     seed=r"\d+",
     step=r"\d+",
     extractor=_alternatives(EXTRACTOR_MODES),
@@ -62,35 +62,35 @@ def train_threads(wildcards):
 
 
 def train_mem_mb(wildcards):
-    return 8000 if BENCH.is_images(wildcards.dataset) else 2000
+    return 8000 if GRID.is_images(wildcards.dataset) else 2000
 
 
 def train_runtime(wildcards):
-    return 720 if BENCH.is_images(wildcards.dataset) else 120
+    return 720 if GRID.is_images(wildcards.dataset) else 120
 
 
 def n_samples(wildcards):
-    return BENCH.samples(wildcards.dataset)
+    return GRID.samples(wildcards.dataset)
 
 
 def train_settings(wildcards):
-    return BENCH.train_settings(wildcards.dataset, wildcards.objective, int(wildcards.seed))
+    return GRID.train_settings(wildcards.dataset, wildcards.objective, int(wildcards.seed))
 
 
 def uses_gpu(wildcards):
-    return int(BENCH.is_images(wildcards.dataset))
+    return int(GRID.is_images(wildcards.dataset))
 
 
 def dataset_spec(wildcards):
     """The registered dataset and its options behind a dataset entry (what prepare_data builds)."""
-    spec = BENCH.dataset_entries[wildcards.dataset].spec
+    spec = GRID.dataset_entries[wildcards.dataset].spec
     return {"dataset": spec.name, "options": spec.options()}
 
 
 def extractor_weights(dataset, extractor):
     """The weights file a feature extractor needs: clean-fid's Inception, or the dataset's own classifier."""
     if extractor == "inception":
-        return BENCH.scoring.get("inception_weights", "resources/inception-2015-12-05.pt")
+        return GRID.scoring.get("inception_weights", "resources/inception-2015-12-05.pt")
     if extractor == "classifier":
         return LAYOUT.classifier(dataset)
     return None
@@ -110,7 +110,7 @@ def reference_uses_gpu(wildcards):
 
 def _references_and_weights(dataset):
     inputs = {}
-    for extractor, path in BENCH.reference_paths(dataset).items():
+    for extractor, path in GRID.reference_paths(dataset).items():
         inputs[f"reference_{extractor}"] = path
         weights = extractor_weights(dataset, extractor)
         if weights:
@@ -130,27 +130,27 @@ def floor_rule_inputs(wildcards):
 
 
 def floor_files():
-    return [LAYOUT.floor(d) for d in BENCH.datasets]
+    return [LAYOUT.floor(d) for d in GRID.datasets]
 
 
 def score_files(dataset=None):
     return [
         str(LAYOUT.run(d, o, s).scores(step))
-        for d, o, s in BENCH.runs(dataset)
-        for step in BENCH.checkpoint_steps(d)
+        for d, o, s in GRID.runs(dataset)
+        for step in GRID.checkpoint_steps(d)
     ]
 
 
 def summary_files():
-    return [str(LAYOUT.run(d, o, s).summary) for d, o, s in BENCH.runs()]
+    return [str(LAYOUT.run(d, o, s).summary) for d, o, s in GRID.runs()]
 
 
 def run_dirs():
-    return [LAYOUT.run_dir(d, o, s) for d, o, s in BENCH.runs()]
+    return [LAYOUT.run_dir(d, o, s) for d, o, s in GRID.runs()]
 
 
 def figure_files():
-    return LAYOUT.figures(BENCH.datasets, figure_toy_datasets())
+    return LAYOUT.figures(GRID.datasets, figure_toy_datasets())
 
 
 def figure_caption(path):
@@ -192,7 +192,7 @@ def get_final_output():
 
 def figure_toy_datasets():
     # the datasets of 2-D points (toy_critics figure, critic grids, real points); from the grid, never from names
-    return BENCH.toy_datasets
+    return GRID.toy_datasets
 
 
 def _figure_inputs():
@@ -202,10 +202,10 @@ def _figure_inputs():
     toy = figure_toy_datasets()
     return figure_inputs(
         Layout(RESULTS),
-        BENCH.runs(),
-        {d: BENCH.checkpoint_steps(d) for d in BENCH.datasets},
+        GRID.runs(),
+        {d: GRID.checkpoint_steps(d) for d in GRID.datasets},
         toy,
-        {d: BENCH.reference_paths(d)["points"] for d in toy},
+        {d: GRID.reference_paths(d)["points"] for d in toy},
     )
 
 
@@ -225,7 +225,7 @@ def figures_rule_inputs(wildcards):
 def figures_rule_params():
     return {
         "results": RESULTS,
-        "datasets": BENCH.datasets,
+        "datasets": GRID.datasets,
         "toy_datasets": figure_toy_datasets(),
         **{f"{key}_meta": FIGURE_INPUTS[f"{key}_meta"] for key in ("samples", "critic_grids", "references")},
     }

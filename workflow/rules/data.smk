@@ -23,7 +23,7 @@ rule prepare_data:
 
 rule fetch_inception:
     output:
-        BENCH.scoring.get("inception_weights", "resources/inception-2015-12-05.pt"),
+        GRID.scoring.get("inception_weights", "resources/inception-2015-12-05.pt"),
     log:
         LAYOUT.log("fetch_inception"),
     script:
@@ -37,8 +37,8 @@ rule train_classifier:
         model=LAYOUT.classifier("{dataset}"),
     params:
         spec=dataset_spec,
-        epochs=BENCH.scoring.get("classifier_epochs", 20),
-        device=BENCH.config.get("device", "auto"),
+        epochs=GRID.scoring.get("classifier_epochs", 20),
+        device=GRID.config.get("device", "auto"),
     threads: 1
     resources:
         gpu=1,
@@ -56,7 +56,7 @@ rule reference:
         LAYOUT.reference("{dataset}", "{extractor}", "{mode}", "{split}", "{n}", "{eval_seed}"),
     params:
         spec=dataset_spec,
-        device=BENCH.config.get("device", "auto"),
+        device=GRID.config.get("device", "auto"),
     threads: 2
     resources:
         gpu=reference_uses_gpu,
@@ -76,9 +76,9 @@ rule floor:
     params:
         spec=dataset_spec,
         n_gen=n_samples,
-        repeats=BENCH.scoring.get("floor_repeats", 3),
-        eval_seed=BENCH.eval_seed,
-        device=BENCH.config.get("device", "auto"),
+        repeats=GRID.scoring.get("floor_repeats", 3),
+        eval_seed=GRID.eval_seed,
+        device=GRID.config.get("device", "auto"),
     threads: 1
     resources:
         gpu=uses_gpu,

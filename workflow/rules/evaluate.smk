@@ -12,8 +12,8 @@ rule sample:
     params:
         run_dir=run_dir,
         n=n_samples,
-        eval_seed=BENCH.eval_seed,
-        device=BENCH.config.get("device", "auto"),
+        eval_seed=GRID.eval_seed,
+        device=GRID.config.get("device", "auto"),
     group:
         "evaluate_{dataset}_{objective}_{seed}"
     threads: 1
@@ -32,9 +32,9 @@ rule score:
     output:
         str(RUN.scores("{step}")),
     params:
-        eval_seed=BENCH.eval_seed,
+        eval_seed=GRID.eval_seed,
         run=run_identity,
-        device=BENCH.config.get("device", "auto"),
+        device=GRID.config.get("device", "auto"),
     group:
         "evaluate_{dataset}_{objective}_{seed}"
     threads: 1

@@ -18,9 +18,9 @@ rule mlflow_sync:
         LAYOUT.mlflow_synced,
     params:
         tracking_uri=MLFLOW.get("tracking_uri"),
-        experiment=BENCH.config["experiment"],
+        experiment=GRID.config["experiment"],
         results_dir=RESULTS,
-        runs=BENCH.runs(),
+        runs=GRID.runs(),
     log:
         LAYOUT.log("mlflow_sync"),
     script:

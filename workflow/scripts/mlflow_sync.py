@@ -4,10 +4,10 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")
 logging.basicConfig(level=logging.INFO, stream=sys.stderr)
 
-from gan import io
+from gan import atomic
 from gan.tracking import sync
 
 report = sync(snakemake.params.results_dir, snakemake.params.tracking_uri, snakemake.params.experiment,
               runs=snakemake.params.runs)
 print(report, file=sys.stderr)
-io.write_json(snakemake.output[0], report)
+atomic.write_json(snakemake.output[0], report)
