@@ -384,6 +384,13 @@ def _select_metrics(names: list[str] | None) -> list[Metric]:
     return [METRICS[n] for n in names]
 
 
+def references_and_weights(named_inputs: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """{extractor: reference} and {extractor: weights} from a rule's named inputs `reference_X` / `weights_X`
+    (how the score and floor rules declare one reference and one weights file per feature space)."""
+    pick = lambda prefix: {k.removeprefix(prefix): v for k, v in named_inputs.items() if k.startswith(prefix)}  # noqa: E731
+    return pick("reference_"), pick("weights_")
+
+
 def score_checkpoint(samples: str | Path, references: dict[str, str], out_json: str | Path, *,
                      weights: dict[str, str] | None = None, **kwargs: Any) -> dict[str, Any]:
     """One scores JSON for a checkpoint from several feature spaces (e.g. Inception FID and the classifier's).

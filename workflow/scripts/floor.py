@@ -10,11 +10,10 @@ import torch
 
 torch.set_num_threads(snakemake.threads)
 
+from gan.metrics import references_and_weights
 from gan.metrics.floor import compute_floor
 
-inputs = dict(snakemake.input.items())
-references = {k.removeprefix("reference_"): v for k, v in inputs.items() if k.startswith("reference_")}
-weights = {k.removeprefix("weights_"): v for k, v in inputs.items() if k.startswith("weights_")}
+references, weights = references_and_weights(dict(snakemake.input.items()))
 spec = snakemake.params.spec
 result = compute_floor(snakemake.wildcards.dataset, spec["dataset"], spec["options"], references,
                        snakemake.params.n_gen, snakemake.params.repeats, snakemake.params.eval_seed,

@@ -10,11 +10,9 @@ import torch
 
 torch.set_num_threads(snakemake.threads)
 
-from gan.metrics import score_checkpoint
+from gan.metrics import references_and_weights, score_checkpoint
 
-inputs = dict(snakemake.input.items())
-references = {k.removeprefix("reference_"): v for k, v in inputs.items() if k.startswith("reference_")}
-weights = {k.removeprefix("weights_"): v for k, v in inputs.items() if k.startswith("weights_")}
+references, weights = references_and_weights(dict(snakemake.input.items()))
 wc = snakemake.wildcards
 run = snakemake.params.run
 result = score_checkpoint(snakemake.input.samples, references, snakemake.output[0], weights=weights,
