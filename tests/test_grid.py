@@ -68,3 +68,21 @@ def test_named_entries_through_the_dag(tmp_path):
     out = proc.stdout + proc.stderr
     for entry in ("digits8/wgan-bn/seed0", "digits16/wgan-gp-toy-lambda/seed0"):
         assert f"results/runs/{entry}/summary.json" in out
+
+
+def test_the_hand_written_schema_agrees_with_the_registries():
+    """config/schema.yaml stays hand-written (descriptions for readers); its model and train keys are the ones
+    TrainConfig has, and objective hyper-parameters are left to the registry (any objective's own fields)."""
+    import dataclasses
+    from pathlib import Path
+
+    import yaml
+
+    from gan.config import MODEL_KEYS, TrainConfig
+
+    schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "schema.yaml").read_text())
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert set(schema["definitions"]["model"]["properties"]) == set(MODEL_KEYS)
+    assert set(schema["definitions"]["train"]["properties"]) <= fields
+    settings = schema["definitions"]["objective_settings"]["additionalProperties"]
+    assert settings.get("additionalProperties", True) is True and set(settings["properties"]) == {"model"}

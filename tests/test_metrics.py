@@ -111,7 +111,7 @@ def test_toy_reference_and_scores(tmp_path):
     assert result["kind"] == "points"
     assert result["metrics"]["w1"] == pytest.approx(0.01, rel=1e-4)  # float32 storage of the points
     assert result["metrics"]["modes_covered"] == 8
-    assert {"n_gen", "n_real", "split", "mode", "extractor", "seed"} <= result["protocol"].keys()
+    assert {"n_gen", "n_real", "split", "mode", "extractor", "eval_seed"} <= result["protocol"].keys()
     assert result["protocol"]["n_real"] == 500 and result["protocol"]["extractor"] == "points"
 
     swiss = compute_reference("swissroll", n_real=400, seed=0, results_dir=tmp_path)
@@ -198,8 +198,8 @@ def test_inception_end_to_end_grayscale(standin, tmp_path):
                            weights_path=standin, device="cpu", seed=7)
     assert result["status"] == "ok" and set(result["metrics"]) == {"fid", "kid"}
     assert np.isfinite(result["metrics"]["fid"]) and result["metrics"]["fid"] >= 0
-    assert {k: result["protocol"][k] for k in ("n_gen", "n_real", "split", "mode", "extractor", "seed")} == \
-        {"n_gen": 12, "n_real": 16, "split": "test", "mode": "clean", "extractor": "inception", "seed": 7}
+    assert {k: result["protocol"][k] for k in ("n_gen", "n_real", "split", "mode", "extractor", "eval_seed")} == \
+        {"n_gen": 12, "n_real": 16, "split": "test", "mode": "clean", "extractor": "inception", "eval_seed": 7}
 
 
 def test_inception_end_to_end_rgb_legacy_tensorflow(standin, tmp_path):

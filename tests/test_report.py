@@ -38,10 +38,10 @@ def _metrics(dataset: str, objective: str, seed: int, step: int) -> dict:
 def _protocol(dataset: str) -> dict:
     if dataset == "digits":
         return {"n_gen": 500, "n_real": 1000, "split": "test", "mode": "clean", "extractor": "classifier",
-                "seed": 0, "reference": "results/reference/digits/ref.npz", "weights_sha256": "ab12",
+                "eval_seed": 0, "reference": "results/reference/digits/ref.npz", "weights_sha256": "ab12",
                 "metric_options": {"class_min_share": 0.1}}
-    return {"n_gen": 2000, "n_real": 2000, "split": "train", "mode": None, "extractor": None, "seed": 0,
-            "reference": "results/reference/8gaussians/ref.npz", "reference_seed": 0}
+    return {"n_gen": 2000, "n_real": 2000, "split": "train", "mode": None, "extractor": None, "eval_seed": 0,
+            "reference": "results/reference/8gaussians/ref.npz", "reference_eval_seed": 0}
 
 
 def make_run(root: Path, dataset: str, objective: str, seed: int) -> Path:

@@ -290,8 +290,8 @@ def _npz_scalar(npz: dict, key: str):
 
 def _protocol(ref_meta: dict, n_gen: int | None, seed: int, reference_path: Path) -> dict:
     protocol = {"n_gen": n_gen, "n_real": ref_meta.get("n_real"), "split": ref_meta.get("split"),
-                "mode": ref_meta.get("mode"), "extractor": ref_meta.get("extractor"), "seed": seed,
-                "reference": str(reference_path), "reference_seed": ref_meta.get("seed")}
+                "mode": ref_meta.get("mode"), "extractor": ref_meta.get("extractor"), "eval_seed": seed,
+                "reference": str(reference_path), "reference_eval_seed": ref_meta.get("seed")}
     if ref_meta.get("weights_sha256"):
         protocol["weights_sha256"] = ref_meta["weights_sha256"]
     return protocol
@@ -326,7 +326,7 @@ def score_samples(samples_npz: str | Path, reference_path: str | Path, out_json:
     if status == "ok" and samples is not None and samples.dtype.kind == "f" and not np.isfinite(samples).all():
         status, reason = "missing", "samples contain non-finite values"
     if status != "ok":
-        protocol = {**_protocol(ref_meta, None, seed, reference_path), "sample_seed": _npz_scalar(content, "seed")}
+        protocol = {**_protocol(ref_meta, None, seed, reference_path), "samples_eval_seed": _npz_scalar(content, "seed")}
         result = {**ids, "status": "missing", "reason": reason or f"samples status {status!r}",
                   "kind": ref_meta.get("kind"), "metrics": {},
                   "protocol": protocol}
@@ -365,7 +365,7 @@ def score_samples(samples_npz: str | Path, reference_path: str | Path, out_json:
             raise ValueError(f"metric {metric.name!r} does not apply to extractor {reference.extractor!r} / "
                              f"dataset {meta['dataset']!r}")
     protocol = _protocol(meta, int(len(samples)), seed, reference_path)
-    protocol["sample_seed"] = _npz_scalar(content, "seed")
+    protocol["samples_eval_seed"] = _npz_scalar(content, "seed")
     if ctx.used_options:
         protocol["metric_options"] = ctx.used_options
     result = {**ids, "status": "ok", "reason": None, "kind": meta["kind"], "metrics": values, "protocol": protocol,

@@ -280,9 +280,7 @@ def _score_rows(info: RunInfo) -> list[dict]:
                "reason": obj.get("reason") or "", "kind": obj.get("kind") or ""}
         row.update(_flatten_metrics(obj.get("metrics") or {}))
         for key, value in protocol.items():
-            if key == "seed":
-                col = "eval_seed"
-            elif key in PROTOCOL_COLUMNS:
+            if key in PROTOCOL_COLUMNS:
                 col = str(key)
             else:
                 col = f"protocol_{key}"
