@@ -25,6 +25,7 @@ def test_plugin_objective_dataset_and_metric_reach_the_tables_and_figures(tmp_pa
                             "train": {"model": "toy", "width": 64, "steps": 60, "batch_size": 64, "log_every": 10},
                             "checkpoint_steps": [30, 60], "samples": 300, "n_real": 300}},
         mlflow={"enabled": False},
+        figure1a={"enabled": False},
     )
     path = write_config(work, "extension.yaml", config)
     snakemake(work, "--cores", "2", "--configfile", str(path.relative_to(work)))

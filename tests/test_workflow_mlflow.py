@@ -41,7 +41,8 @@ TIMEOUT = 600  # seconds for any one snakemake invocation
 
 def small_config(objectives, seeds=(0,), steps=60, checkpoints=(30, 60), resume_every=10) -> dict:
     """config/smoke.yaml restricted to 8 gaussians, the given objectives/seeds and a short schedule."""
-    config = smoke_config(seeds=list(seeds), objectives=list(objectives), experiment=EXPERIMENT)
+    config = smoke_config(seeds=list(seeds), objectives=list(objectives), experiment=EXPERIMENT,
+                          figure1a={"enabled": False})  # not what these tests are about
     toy = config["datasets"][DATASET]
     toy["train"].update(steps=steps, log_every=10, resume_every=resume_every)
     toy["checkpoint_steps"] = list(checkpoints)

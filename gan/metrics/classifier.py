@@ -216,7 +216,8 @@ def fd_classifier(ctx: ScoreContext) -> dict[str, float]:
     """Fréchet distance in the classifier's embedding (clean-fid's frechet_distance)."""
     from gan.metrics.fid import frechet_from_features
 
-    return {"fd_classifier": frechet_from_features(ctx.features, ctx.reference["mu"], ctx.reference["sigma"])}
+    return {"fd_classifier": frechet_from_features(ctx.features, ctx.reference["mu"], ctx.reference["sigma"],
+                                                   ctx.reference.arrays.get("sigma_sqrt"))}
 
 
 @register_metric("kid_classifier", extractors="classifier",

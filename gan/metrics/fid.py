@@ -160,17 +160,44 @@ def extract_features(images: np.ndarray, model_fn: Callable, mode: str, device: 
 
 
 def feature_stats(feats: np.ndarray) -> dict[str, np.ndarray]:
-    """mean and covariance as clean-fid computes them (np.mean, np.cov(rowvar=False)), plus the features for KID."""
-    return {"feats": feats.astype(np.float32), "mu": np.mean(feats, axis=0), "sigma": np.cov(feats, rowvar=False)}
+    """mean and covariance as clean-fid computes them (np.mean, np.cov(rowvar=False)), the features for KID, and
+    the covariance's symmetric square root, computed once here so every Fréchet distance to it skips it."""
+    sigma = np.cov(feats, rowvar=False)
+    return {"feats": feats.astype(np.float32), "mu": np.mean(feats, axis=0), "sigma": sigma,
+            "sigma_sqrt": sqrt_psd(sigma)}
 
 
-def frechet_from_features(feats: np.ndarray, mu_ref: np.ndarray, sigma_ref: np.ndarray) -> float:
-    """Fréchet distance of generated features to reference statistics, by clean-fid's `frechet_distance`."""
-    from cleanfid.fid import frechet_distance
+def sqrt_psd(sigma: np.ndarray) -> np.ndarray:
+    """The symmetric square root of a positive semi-definite matrix (float64 eigh; tiny negative eigenvalues,
+    rounding noise of a singular covariance, are clipped to 0)."""
+    w, v = np.linalg.eigh(np.asarray(sigma, dtype=np.float64))
+    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
 
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
+                     sqrt_sigma2: np.ndarray | None = None) -> float:
+    """|mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)), exactly, without scipy's sqrtm.
+
+    Tr((S1 S2)^(1/2)) = sum of sqrt(eigenvalues of A S1 A) with A = S2^(1/2): S1 S2 is similar to A S1 A, which
+    is symmetric positive semi-definite, so a symmetric eigen-solver applies and no imaginary part or negative
+    eigenvalue arises (a general eigen-solver on S1 S2 gives both). A = `sqrt_sigma2` when the reference file
+    has it. Equal to clean-fid's `frechet_distance` (tests/test_fd.py); never negative.
+    """
+    mu1, mu2 = np.asarray(mu1, dtype=np.float64), np.asarray(mu2, dtype=np.float64)
+    s1, s2 = np.asarray(sigma1, dtype=np.float64), np.asarray(sigma2, dtype=np.float64)
+    a = sqrt_psd(s2) if sqrt_sigma2 is None else np.asarray(sqrt_sigma2, dtype=np.float64)
+    m = a @ s1 @ a
+    tr_covmean = np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0.0, None)).sum()
+    diff = mu1 - mu2
+    return max(float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean), 0.0)
+
+
+def frechet_from_features(feats: np.ndarray, mu_ref: np.ndarray, sigma_ref: np.ndarray,
+                          sqrt_sigma_ref: np.ndarray | None = None) -> float:
+    """Fréchet distance of generated features to reference statistics (:func:`frechet_distance`)."""
     if len(feats) < 2:
         raise ValueError("a Fréchet distance needs at least 2 samples")
-    return float(frechet_distance(np.mean(feats, axis=0), np.cov(feats, rowvar=False), mu_ref, sigma_ref))
+    return frechet_distance(np.mean(feats, axis=0), np.cov(feats, rowvar=False), mu_ref, sigma_ref, sqrt_sigma_ref)
 
 
 def kid_seeded(ref_feats: np.ndarray, gen_feats: np.ndarray, seed: int, num_subsets: int = 100,
@@ -227,7 +254,8 @@ class InceptionExtractor:
                  outputs={"fid": Output("FID", False, floor=True, rank=0)})
 def fid(ctx: ScoreContext) -> dict[str, float]:
     """FID (clean-fid) of the generated samples against the reference's mu/sigma."""
-    return {"fid": frechet_from_features(ctx.features, ctx.reference["mu"], ctx.reference["sigma"])}
+    return {"fid": frechet_from_features(ctx.features, ctx.reference["mu"], ctx.reference["sigma"],
+                                         ctx.reference.arrays.get("sigma_sqrt"))}
 
 
 @register_metric("kid", extractors="inception",
