@@ -1,4 +1,4 @@
-"""pyproject.toml and environment.yml list the same packages with the same lower bounds."""
+"""pyproject.toml and environment.yml list the same packages with the same bounds and the same Python."""
 import re
 import tomllib
 from pathlib import Path
@@ -6,19 +6,30 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-# conda-forge names of the PyPI packages that differ
+# conda names of the PyPI packages that differ
 CONDA_NAMES = {"torch": "pytorch"}
 
 
 def _parse(spec: str) -> tuple[str, str]:
-    name, bound = re.match(r"^([A-Za-z0-9_.\-]+)\s*(.*)$", spec).groups()
+    name, bound = re.match(r"^(?:[a-z]+::)?([A-Za-z0-9_.\-]+)\s*(.*)$", spec).groups()
     return name.lower(), bound.replace(" ", "")
+
+
+def _bounds(specs) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for spec in specs:
+        name, bound = _parse(spec)
+        out.setdefault(name, set()).update(b for b in bound.split(",") if b)
+    return out
 
 
 def test_environment_matches_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    pip = dict(_parse(s) for s in project["dependencies"] + project["optional-dependencies"]["test"])
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    conda = dict(_parse(s) for s in env["dependencies"] if isinstance(s, str) and not s.startswith(("python", "pip")))
-    expected = {CONDA_NAMES.get(name, name): bound for name, bound in pip.items()}
-    assert conda == expected
+    pip = _bounds(project["dependencies"] + project["optional-dependencies"]["test"])
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
+    pip_section = next(d["pip"] for d in env if isinstance(d, dict))
+    conda = _bounds(s for s in env if isinstance(s, str) and not s.startswith(("python", "pip")))
+    assert {**conda, **_bounds(pip_section)} == {CONDA_NAMES.get(n, n): b for n, b in pip.items()}
+    python = next(s for s in env if isinstance(s, str) and s.startswith("python"))
+    assert python.removeprefix("python") == project["requires-python"]
+    assert "clean-fid" in _bounds(pip_section)  # on PyPI only
