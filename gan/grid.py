@@ -70,6 +70,7 @@ class BenchmarkGrid:
         self.objectives = list(self.objective_entries)
         self.datasets = list(self.dataset_entries)
         self._validate()
+        self.figure1a = self._figure1a_settings()
 
     # --- entries -----------------------------------------------------------------------------------------------
 
@@ -129,6 +130,23 @@ class BenchmarkGrid:
                     resolve(self.train_config(dataset, objective, self.seeds[0]))
                 except (ConfigError, ValueError) as err:
                     raise ConfigError(f"datasets.{dataset} with objective {objective!r}: {err}") from None
+
+    def _figure1a_settings(self) -> dict[str, Any]:
+        """The WGAN-GP Figure 1(a) stage's settings: gan.optimal_critic's defaults, then the config's block."""
+        from .optimal_critic import DATASETS, DEFAULTS
+
+        settings = {"enabled": True, "datasets": list(DATASETS), "seed": 0, **DEFAULTS}
+        settings.update(self.config.get("figure1a") or {})
+        for name in settings["datasets"]:
+            try:
+                kind = dataset_spec(name).kind
+            except ValueError as err:
+                raise ConfigError(f"figure1a.datasets: {err}") from None
+            if kind != "points":
+                raise ConfigError(f"figure1a.datasets: {name!r} is not a 2-D toy dataset ({kind})")
+        if len(set(settings["datasets"])) != len(settings["datasets"]):
+            raise ConfigError(f"figure1a.datasets: {settings['datasets']} names a dataset twice")
+        return settings
 
     def _all_objective_settings(self):
         yield "objective_settings", self.config.get("objective_settings", {})

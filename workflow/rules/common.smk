@@ -168,9 +168,21 @@ def report_outputs():
     return LAYOUT.tables() + figure_files()
 
 
-def figure1a_outputs():
-    # WGAN-GP Figure 1(a), its own stage (workflow/rules/figure1a.smk, included after this file)
-    return figure1a_files()
+# WGAN-GP Figure 1(a), its own stage (workflow/rules/figure1a.smk)
+from gan.optimal_critic import CONSTRAINTS as FIGURE1A_CONSTRAINTS  # noqa: E402
+
+FIGURE1A = GRID.figure1a
+
+
+def figure1a_critic_files():
+    return [LAYOUT.optimal_critic(d, c) for d in FIGURE1A["datasets"] for c in FIGURE1A_CONSTRAINTS]
+
+
+def figure1a_files():
+    """The figure (pdf, png) and the gradient-norm table (csv, md); nothing when figure1a.enabled is false."""
+    if not FIGURE1A["enabled"] or not FIGURE1A["datasets"]:
+        return []
+    return [LAYOUT.figure1a_figure(f) for f in ("pdf", "png")] + [LAYOUT.figure1a_table(f) for f in ("csv", "md")]
 
 
 def get_final_output():
@@ -179,7 +191,7 @@ def get_final_output():
         LAYOUT.provenance,
         *report_outputs(),
         *tracking_outputs(),
-        *figure1a_outputs(),
+        *figure1a_files(),
     ]
 
 

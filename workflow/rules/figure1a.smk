@@ -3,42 +3,6 @@
 # GAN is trained; one CPU job per (dataset, constraint) writes the critic's value surface, scatter points, loss
 # curve and gradient-norm statistics (gan.optimal_critic), and the figure1a rule draws the figure and the table
 # (gan.report.figure1a). Settings: the config's `figure1a:` block (config/schema.yaml), defaults below.
-from gan.optimal_critic import CONSTRAINTS as FIGURE1A_CONSTRAINTS  # noqa: E402
-from gan.optimal_critic import DATASETS as FIGURE1A_DATASETS  # noqa: E402
-from gan.optimal_critic import DEFAULTS as FIGURE1A_DEFAULTS  # noqa: E402
-
-
-def _figure1a_settings():
-    from gan.datasets import dataset_spec
-
-    settings = {"enabled": True, "datasets": list(FIGURE1A_DATASETS), "seed": 0, **FIGURE1A_DEFAULTS}
-    settings.update(config.get("figure1a") or {})
-    for name in settings["datasets"]:
-        try:
-            kind = dataset_spec(name).kind
-        except ValueError as err:
-            raise ValueError(f"invalid config: figure1a.datasets: {err}") from None
-        if kind != "points":
-            raise ValueError(f"invalid config: figure1a.datasets: {name!r} is not a 2-D toy dataset ({kind})")
-    if len(set(settings["datasets"])) != len(settings["datasets"]):
-        raise ValueError(f"invalid config: figure1a.datasets: {settings['datasets']} names a dataset twice")
-    return settings
-
-
-FIGURE1A = _figure1a_settings()
-
-
-def figure1a_critic_files():
-    return [LAYOUT.optimal_critic(d, c) for d in FIGURE1A["datasets"] for c in FIGURE1A_CONSTRAINTS]
-
-
-def figure1a_files():
-    """The figure (pdf, png) and the gradient-norm table (csv, md); nothing when figure1a.enabled is false."""
-    if not FIGURE1A["enabled"] or not FIGURE1A["datasets"]:
-        return []
-    return [LAYOUT.figure1a_figure(f) for f in ("pdf", "png")] + [LAYOUT.figure1a_table(f) for f in ("csv", "md")]
-
-
 localrules:
     figure1a,
 
