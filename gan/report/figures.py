@@ -397,13 +397,13 @@ def plot_critic_estimate(training: pd.DataFrame, scores: pd.DataFrame, out_paths
                 shade = ax_s.scatter(pts[q], pts[m], c=pts["step"], cmap=_STEP_CMAP, vmin=0, vmax=smax,
                                      marker=mk[obj], s=30, edgecolor=pal[obj], linewidth=1.2, zorder=2)
                 if res["n_runs"] >= 2:
-                    rho = (f"mean ρ = {res['mean_rho']:.2f} [{res['low']:.2f}, {res['high']:.2f}] "
-                           f"(95% t-CI, {res['n_runs']} seeds)")
+                    rho = (f"mean {res['mean_rho']:.2f} [{res['low']:.2f}, {res['high']:.2f}]\n"
+                           f"(95% t-interval over {res['n_runs']} seeds)")
                 elif res["n_runs"] == 1:
-                    rho = f"ρ = {res['mean_rho']:.2f} (1 seed, no interval)"
+                    rho = f"{res['mean_rho']:.2f}\n(1 seed, no interval)"
                 else:
-                    rho = f"ρ undefined ({res['note']})"
-                ax_s.set_title(f"within-run Spearman {rho}", fontsize=9)
+                    rho = "undefined\n(no run with 3+ scored checkpoints)"
+                ax_s.set_title(f"within-run Spearman ρ: {rho}", fontsize=9)
                 ax_s.set_xlabel(QUANTITY_LABELS.get(q, q).replace("\n", " "))
                 ax_s.set_ylabel(metric_spec(m).axis_label())
                 _auto_log(ax_s, pts[m])
