@@ -141,7 +141,7 @@ def test_divergence_is_recorded_and_exits_zero(tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "diverged" and 1 <= summary["diverged_step"] <= summary["steps_done"] < 200
     assert not ckpt.step_path(run, 200).exists()
-    assert summary["versions"]["torch"] and summary["config"]["lr"] == 1e30
+    assert summary["versions"]["torch"] and summary["config"]["hyperparameters"]["lr"] == 1e30
     # downstream stages see the status: samples (and so scores) of later checkpoints are marked missing
     from gan.sampling import load_samples, sample_checkpoint
     result = sample_checkpoint(run, 200, 10, 0, tmp_path / "s.npz", tmp_path / "s.png")
