@@ -22,6 +22,14 @@ Snakemake counts a `gpu` resource (``--resources gpu=2`` stops a third GPU job f
   `GpuClaimTimeout` naming the lock folder and the holders. With ``--resources gpu=<number of GPUs>`` in the
   Snakemake profile this only bridges the moment a finished job's process takes to exit.
 
+Jobs per GPU: ``jobs_per_gpu`` (argument, else env ``GAN_BENCH_JOBS_PER_GPU``, else 1) slots per device, each its
+own lock file; a job still gets exactly one device, claims spread over the devices before doubling up, and the
+kernel frees a slot on any exit as before. With the DAG, set ``jobs_per_gpu:`` in the config and give Snakemake
+``--resources gpu=<devices x jobs_per_gpu>``. It pays for small models that leave a GPU mostly idle (the toy
+MLPs, the 8x8 digits DCGAN: kernel-launch bound) and for CPU-heavy jobs that use the GPU in bursts (scoring);
+it does not for the paper's MNIST/CIFAR-10 models, which keep a GPU busy on their own (two such jobs share its
+throughput and each takes about twice as long), nor when the jobs' memory together exceeds the device's.
+
 Lock folder: argument ``lock_dir``, else env ``GAN_BENCH_GPU_LOCK_DIR``, else ``/tmp/gan-bench-gpu-locks-<user>``
 (per user and per machine; /tmp rather than ``$TMPDIR``, which Snakemake changes per job). Several users
 sharing the GPUs of one machine should all point ``GAN_BENCH_GPU_LOCK_DIR`` at one world-writable folder:
@@ -50,6 +58,7 @@ from pathlib import Path
 ENV_COUNT = "GAN_BENCH_GPU_COUNT"
 ENV_LOCK_DIR = "GAN_BENCH_GPU_LOCK_DIR"
 ENV_TIMEOUT = "GAN_BENCH_GPU_TIMEOUT"
+ENV_JOBS_PER_GPU = "GAN_BENCH_JOBS_PER_GPU"
 ENV_CLAIMED = "GAN_BENCH_GPU_CLAIMED"  # set with the claim; a child process (or an exec) sees it and claims nothing
 DEFAULT_TIMEOUT_S = 120.0
 
@@ -156,8 +165,20 @@ def _prepare_dir(lock_dir: Path) -> None:
     lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
-def _lock_name(device: str) -> str:
-    return "gpu" + re.sub(r"[^A-Za-z0-9_.-]", "_", device) + ".lock"
+def _lock_name(device: str, slot: int = 0) -> str:
+    return "gpu" + re.sub(r"[^A-Za-z0-9_.-]", "_", device) + (f".slot{slot}" if slot else "") + ".lock"
+
+
+def jobs_per_gpu(value: int | None = None) -> int:
+    """Slots per device: the argument, else env GAN_BENCH_JOBS_PER_GPU, else 1; a bad value is one clear error."""
+    raw = value if value is not None else os.environ.get(ENV_JOBS_PER_GPU, "1")
+    try:
+        n = int(raw)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1 or isinstance(raw, bool):
+        raise ValueError(f"jobs per GPU ({ENV_JOBS_PER_GPU}) must be a positive integer, got {raw!r}")
+    return n
 
 
 def _open_lock(path: Path) -> int:
@@ -201,7 +222,8 @@ def _holders(lock_dir: Path, devices: list[str]) -> str:
 
 
 def claim_gpu(lock_dir: str | os.PathLike | None = None, n_devices: int | None = None, *,
-              timeout: float | None = None, poll_interval: float = 0.5) -> Claim | None:
+              timeout: float | None = None, poll_interval: float = 0.5,
+              jobs_per_device: int | None = None) -> Claim | None:
     """Claim one free GPU for this process and set CUDA_VISIBLE_DEVICES to it; see the module docstring.
 
     Returns the `Claim` (also kept in this module, so its lock lives as long as the process), or None when
@@ -227,11 +249,13 @@ def claim_gpu(lock_dir: str | os.PathLike | None = None, n_devices: int | None =
         timeout = float(os.environ.get(ENV_TIMEOUT, DEFAULT_TIMEOUT_S))
     lock_dir = Path(lock_dir) if lock_dir is not None else default_lock_dir()
     _prepare_dir(lock_dir)
+    slots = jobs_per_gpu(jobs_per_device)
 
     deadline = time.monotonic() + max(0.0, timeout)
     while True:
-        for device in devices:
-            path = lock_dir / _lock_name(device)
+        # slot 0 of every device first: jobs spread over the devices before two share one
+        for slot, device in ((s, d) for s in range(slots) for d in devices):
+            path = lock_dir / _lock_name(device, slot)
             fd = _try_lock(path)
             if fd is not None:
                 if not user_set:
@@ -243,9 +267,9 @@ def claim_gpu(lock_dir: str | os.PathLike | None = None, n_devices: int | None =
                 return _claim
         if time.monotonic() >= deadline:
             raise GpuClaimTimeout(
-                f"no free GPU after {timeout:g} s: all {len(devices)} slot(s) {devices} in {lock_dir} are "
-                f"held ({_holders(lock_dir, devices)}). Run fewer GPU jobs at once (Snakemake: "
-                f"--resources gpu={len(devices)}), or raise {ENV_TIMEOUT}.")
+                f"no free GPU after {timeout:g} s: all {len(devices) * slots} slot(s) ({slots} per device "
+                f"{devices}) in {lock_dir} are held ({_holders(lock_dir, devices)}). Run fewer GPU jobs at once "
+                f"(Snakemake: --resources gpu={len(devices) * slots}), or raise {ENV_TIMEOUT}.")
         time.sleep(poll_interval)
 
 

@@ -255,3 +255,19 @@ def test_module_does_not_import_torch():
             "m = sys.modules['g'] = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_jobs_per_gpu_share_a_device_after_spreading(holders):
+    """Two slots per device on 2 devices: the first two claims get different devices, the next two double up,
+    a fifth finds every slot taken."""
+    got = [holders.first_line(holders.start(GAN_BENCH_GPU_COUNT=2, GAN_BENCH_JOBS_PER_GPU=2))[1] for _ in range(4)]
+    assert sorted(got[:2]) == ["0", "1"] and sorted(got[2:]) == ["0", "1"]
+    fifth = holders.start(GAN_BENCH_GPU_COUNT=2, GAN_BENCH_JOBS_PER_GPU=2, GAN_BENCH_GPU_TIMEOUT=1)
+    line = holders.first_line(fifth)
+    assert line[0] == "TIMEOUT" and "4 slot(s) (2 per device" in " ".join(line)
+
+
+def test_bad_jobs_per_gpu_is_one_clear_error():
+    gpu = load_gpu()
+    with pytest.raises(ValueError, match="GAN_BENCH_JOBS_PER_GPU.*positive integer.*'zero'"):
+        gpu.jobs_per_gpu("zero")

@@ -1,6 +1,7 @@
 # Shared helpers: config validation, wildcard constraints, input functions and the final targets.
 # Every path comes from gan.layout (the one owner of the results layout); every name is checked against the gan
 # registries, and every run's settings are resolved here, so a bad config fails at DAG-build time, naming the key.
+import os
 import re
 from pathlib import Path
 
@@ -19,6 +20,8 @@ except ValueError as err:
 
 # jobs load the same plugin files (registrations outside the package) through the environment
 export_plugins(config.get("plugins", []))
+if "jobs_per_gpu" in config:  # GPU slots per device for gan.gpu's claim in every job
+    os.environ["GAN_BENCH_JOBS_PER_GPU"] = str(config["jobs_per_gpu"])
 
 LAYOUT = GRID.layout
 RESULTS = LAYOUT.root
