@@ -1,7 +1,10 @@
 """Speed: generator iterations per second of each objective, fed from the in-memory tensor and the usual way.
 
 "The usual way" is a torchvision dataset of PIL images with per-sample ToTensor/Normalize transforms behind a
-DataLoader; everything else (models, objective, optimisers, batch size) is the same loop.
+DataLoader; everything else (models, objective, optimisers, batch size) is the same loop. Beside both, the same
+algorithm as a plain hand-written loop (what a user writes from the paper: no objective classes, no metrics
+recording, no divergence tracking), on the same models, optimisers and in-memory batches: the project's loop
+must be no slower than it.
 """
 from __future__ import annotations
 
@@ -74,6 +77,57 @@ def _time(trainer, steps: int, warmup: int, device: torch.device) -> float:
     return steps / (time.perf_counter() - t0)
 
 
+class _HandWritten:
+    """GAN / WGAN / WGAN-GP written out as in the papers' algorithms, for timing only (independent of
+    gan.objectives on purpose: it is the baseline the project's Trainer is measured against)."""
+
+    def __init__(self, cfg: TrainConfig, next_batch, device: torch.device):
+        from .models import build_models
+
+        hp = cfg.hyperparameters
+        self.kind, self.hp, self.next_batch, self.device = cfg.objective, hp, next_batch, device
+        self.g, self.d = (m.to(device) for m in build_models(cfg.model_config()))
+        opt = (lambda p: torch.optim.RMSprop(p, lr=hp["lr"])) if hp["optimizer"] == "rmsprop" else \
+            (lambda p: torch.optim.Adam(p, lr=hp["lr"], betas=tuple(hp["betas"])))
+        self.opt_g, self.opt_d = opt(self.g.parameters()), opt(self.d.parameters())
+        self.batch = cfg.batch_size
+
+    def step(self, _step: int) -> None:
+        import torch.nn.functional as F
+
+        for _ in range(self.hp["n_critic"]):
+            real = self.next_batch()
+            with torch.no_grad():
+                fake = self.g(torch.randn(self.batch, self.g.z_dim, device=self.device))
+            if self.kind == "gan":
+                d_real, d_fake = self.d(real), self.d(fake)
+                loss = F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real)) + \
+                    F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+            else:
+                loss = self.d(fake).mean() - self.d(real).mean()
+                if self.kind == "wgan-gp":
+                    eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=self.device)
+                    x = (eps * real + (1 - eps) * fake).requires_grad_(True)
+                    (g,) = torch.autograd.grad(self.d(x).sum(), x, create_graph=True)
+                    loss = loss + self.hp["gp_lambda"] * ((g.flatten(1).norm(dim=1) - 1) ** 2).mean()
+            self.opt_d.zero_grad()
+            loss.backward()
+            self.opt_d.step()
+            if self.kind == "wgan":
+                with torch.no_grad():
+                    for p in self.d.parameters():
+                        p.clamp_(-self.hp["clip_value"], self.hp["clip_value"])
+        scores = self.d(self.g(torch.randn(self.batch, self.g.z_dim, device=self.device)))
+        loss_g = F.binary_cross_entropy_with_logits(scores, torch.ones_like(scores)) if self.kind == "gan" \
+            else -scores.mean()
+        self.opt_g.zero_grad()
+        loss_g.backward()
+        self.opt_g.step()
+
+
+HAND_WRITTEN = ("gan", "wgan", "wgan-gp")
+
+
 def run_bench(dataset: str, model: str | None, objectives: list[str], steps: int = 50, warmup: int = 5,
               batch_size: int = 64, device: str = "auto", num_workers: int = 0, seed: int = 0,
               compare_dataloader: bool = True, **overrides) -> list[dict]:
@@ -100,6 +154,10 @@ def run_bench(dataset: str, model: str | None, objectives: list[str], steps: int
         for feed, next_batch in feeds.items():
             seed_everything(seed)
             row[f"it_per_s_{feed}"] = _time(build_trainer(cfg, next_batch, dev), steps, warmup, dev)
+        if objective in HAND_WRITTEN and not cfg.hyperparameters.get("critic_boost"):
+            seed_everything(seed)
+            row["it_per_s_handwritten"] = _time(_HandWritten(cfg, feeds["in-memory"], dev), steps, warmup, dev)
+            row["vs_handwritten"] = row["it_per_s_in-memory"] / row["it_per_s_handwritten"]
         if "it_per_s_dataloader" in row:
             row["speedup"] = row["it_per_s_in-memory"] / row["it_per_s_dataloader"]
         results.append(row)
@@ -108,12 +166,14 @@ def run_bench(dataset: str, model: str | None, objectives: list[str], steps: int
 
 def format_table(rows: list[dict]) -> str:
     lines = [f"{'dataset':<16} {'model':<6} {'objective':<12} {'n_critic':>8} {'in-memory it/s':>15} "
-             f"{'DataLoader it/s':>16} {'ratio':>6}"]
+             f"{'hand-written it/s':>18} {'ours/hand':>9} {'DataLoader it/s':>16} {'ours/DL':>7}"]
     for r in rows:
-        dl = r.get("it_per_s_dataloader")
+        dl, hw = r.get("it_per_s_dataloader"), r.get("it_per_s_handwritten")
         lines.append(f"{r['dataset']:<16} {r['model']:<6} {r['objective']:<12} {r['n_critic']:>8} "
-                     f"{r['it_per_s_in-memory']:>15.2f} {dl if dl is None else f'{dl:.2f}':>16} "
-                     f"{'' if dl is None else format(r['speedup'], '.2f'):>6}")
+                     f"{r['it_per_s_in-memory']:>15.2f} {'' if hw is None else f'{hw:.2f}':>18} "
+                     f"{'' if hw is None else format(r['vs_handwritten'], '.2f'):>9} "
+                     f"{'' if dl is None else f'{dl:.2f}':>16} "
+                     f"{'' if dl is None else format(r['speedup'], '.2f'):>7}")
     lines.append(f"device: {rows[0]['device']}, batch {rows[0]['batch_size']}, {rows[0]['steps']} timed iterations"
                  if rows else "no results")
     return "\n".join(lines)
