@@ -215,6 +215,7 @@ def test_pairwise_unpaired_when_seeds_differ(tmp_path):
     assert gw["note"].str.contains("unpaired").all()
     small = pw[pw.b == "wgan-gp"]
     assert small["p"].isna().all() and small["note"].str.contains("n < 3: no test", regex=False).all()
+    assert small["better"].isna().all()  # where no test is made, no side is said to be favoured
     md = (tmp_path / "pairwise.md").read_text()
     assert "n < 3: no test" in md and "5 vs 5: 2/C(10,5) = 0.0079" in md
 

@@ -456,7 +456,8 @@ def pairwise_comparisons(values: pd.DataFrame, metrics: str | Sequence[str], gro
                     ga, gb = ga.loc[seeds], gb.loc[seeds]
                 res = compare_two(ga["value"], gb["value"], higher_is_better=spec.higher_is_better,
                                   a_diverged=ga["diverged"], b_diverged=gb["diverged"], paired=paired)
-                e = res["effect"] if _isfinite(res["effect"]) else res["cliffs_delta"]
+                # no side is favoured where no test is made (n < 3): a sign from 2 runs is no claim
+                e = res["effect"]
                 better = "" if not _isfinite(e) else (a if e > 0 else b if e < 0 else "tie")
                 if not paired and res["note"] == "":
                     res["note"] = "seeds differ: unpaired"
