@@ -10,7 +10,7 @@ from snakemake.utils import validate
 validate(config, schema="../../config/schema.yaml")
 
 from gan.grid import EXTRACTOR_MODES, BenchmarkGrid  # noqa: E402
-from gan.layout import TABLE_FORMATS, TABLES, Layout, RunFiles  # noqa: E402
+from gan.layout import TABLE_FORMATS, TABLES, RunFiles, figure_family  # noqa: E402
 from gan.plugins import export as export_plugins  # noqa: E402
 
 try:
@@ -153,13 +153,11 @@ def run_dirs():
 
 
 def figure_files():
-    return LAYOUT.figures(GRID.datasets, figure_toy_datasets())
+    return LAYOUT.figures(GRID.datasets, GRID.toy_datasets)
 
 
 def figure_caption(path):
     # one caption per figure family: samples_digits.png -> samples.rst, critic_8gaussians.pdf -> critic.rst
-    from gan.layout import figure_family
-
     return f"../report/{figure_family(path)}.rst"
 
 
@@ -205,18 +203,13 @@ def get_final_output():
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def figure_toy_datasets():
-    # the datasets of 2-D points (toy_critics figure, critic grids, real points); from the grid, never from names
-    return GRID.toy_datasets
-
-
 def _figure_inputs():
-    from gan.layout import Layout
     from gan.report.inputs import figure_inputs
 
-    toy = figure_toy_datasets()
+    # toy datasets (2-D points: critic grids, real points) from the grid's registry kinds, never from names
+    toy = GRID.toy_datasets
     return figure_inputs(
-        Layout(RESULTS),
+        LAYOUT,
         GRID.runs(),
         {d: GRID.checkpoint_steps(d) for d in GRID.datasets},
         toy,
@@ -228,11 +221,8 @@ FIGURE_INPUTS = _figure_inputs()
 
 
 def figures_rule_inputs(wildcards):
-    from gan.layout import Layout
-
-    layout = Layout(RESULTS)
     return {
-        **{name: layout.aggregate(name) for name in ("scores", "training", "runs", "floors")},
+        **{name: LAYOUT.aggregate(name) for name in ("scores", "training", "runs", "floors")},
         **{key: FIGURE_INPUTS[key] for key in ("samples", "critic_grids", "references")},
     }
 
@@ -241,6 +231,6 @@ def figures_rule_params():
     return {
         "results": RESULTS,
         "datasets": GRID.datasets,
-        "toy_datasets": figure_toy_datasets(),
+        "toy_datasets": GRID.toy_datasets,
         **{f"{key}_meta": FIGURE_INPUTS[f"{key}_meta"] for key in ("samples", "critic_grids", "references")},
     }
