@@ -53,13 +53,13 @@ def compute_floor(dataset_entry: str, dataset: str, options: dict, references: d
     kind = first["kind"]
     pool = None if kind == "points" else real_pool(dataset, options, prepared, first, data_root)
     n = n_gen if pool is None else min(n_gen, len(pool))
+    toy = get_dataset(dataset, data_root, "train", prepared=prepared, **options) if pool is None else None
     per_repeat = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(repeats):
             seed = eval_seed + 1 + r
-            if pool is None:
-                ds = get_dataset(dataset, data_root, "train", prepared=prepared, **options)
-                data = ds.sample(n, torch.Generator().manual_seed(seed)).numpy()
+            if toy is not None:
+                data = toy.sample(n, torch.Generator().manual_seed(seed)).numpy()
             else:
                 data = pool[np.sort(np.random.default_rng(seed).choice(len(pool), size=n, replace=False))]
             path = Path(tmp) / f"real{r}.npz"
