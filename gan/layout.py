@@ -63,6 +63,20 @@ class RunFiles:
     def scores(self, step: int | str) -> Path:
         return self.dir / "scores" / f"{step_name(step)}.json"
 
+    @property
+    def samples_index(self) -> Path:
+        """The `sample` job's declared output: every checkpoint's samples and picture (gan.sampling.sample_run)."""
+        return self.dir / "samples" / "index.json"
+
+    @property
+    def scores_index(self) -> Path:
+        """The `score` job's declared output: every checkpoint's score file (gan.metrics.score_run)."""
+        return self.dir / "scores" / "index.json"
+
+    def progress(self, stage: str) -> Path:
+        """A per-run job's progress, kept only until it finishes (gan.progress)."""
+        return self.dir / stage / ".progress.json"
+
     def critic_grid(self, step: int | str) -> Path:
         """The critic's values over the plane at a checkpoint (toy data), for the critic figures."""
         return self.dir / "critic" / f"{step_name(step)}.npz"

@@ -76,6 +76,16 @@ def n_samples(wildcards):
     return GRID.samples(wildcards.dataset)
 
 
+def checkpoint_steps(wildcards):
+    return list(GRID.checkpoint_steps(wildcards.dataset))
+
+
+def eval_runtime(wildcards):
+    # minutes for all of a run's checkpoints: Inception on 10k images is about a minute a checkpoint on a GPU
+    per_checkpoint = 5 if GRID.is_images(wildcards.dataset) else 1
+    return 10 + per_checkpoint * len(GRID.checkpoint_steps(wildcards.dataset))
+
+
 def train_settings(wildcards):
     return GRID.train_settings(wildcards.dataset, wildcards.objective, int(wildcards.seed))
 
@@ -123,7 +133,7 @@ def _references_and_weights(dataset):
 
 def score_rule_inputs(wildcards):
     return {
-        "samples": str(RunFiles(run_dir(wildcards)).samples(wildcards.step)),
+        "samples": str(RunFiles(run_dir(wildcards)).samples_index),
         **_references_and_weights(wildcards.dataset),
     }
 
@@ -137,11 +147,8 @@ def floor_files():
 
 
 def score_files(dataset=None):
-    return [
-        str(LAYOUT.run(d, o, s).scores(step))
-        for d, o, s in GRID.runs(dataset)
-        for step in GRID.checkpoint_steps(d)
-    ]
+    """Every run's score index (the per-checkpoint score files it lists are the aggregate's input)."""
+    return [str(LAYOUT.run(d, o, s).scores_index) for d, o, s in GRID.runs(dataset)]
 
 
 def summary_files():
@@ -223,7 +230,9 @@ FIGURE_INPUTS = _figure_inputs()
 def figures_rule_inputs(wildcards):
     return {
         **{name: LAYOUT.aggregate(name) for name in ("scores", "training", "runs", "floors")},
-        **{key: FIGURE_INPUTS[key] for key in ("samples", "critic_grids", "references")},
+        # the samples npz are listed by their run's samples index, the sample job's declared output
+        "sample_indices": FIGURE_INPUTS["sample_indices"],
+        **{key: FIGURE_INPUTS[key] for key in ("critic_grids", "references")},
     }
 
 
@@ -232,5 +241,6 @@ def figures_rule_params():
         "results": RESULTS,
         "datasets": GRID.datasets,
         "toy_datasets": GRID.toy_datasets,
+        "samples": FIGURE_INPUTS["samples"],
         **{f"{key}_meta": FIGURE_INPUTS[f"{key}_meta"] for key in ("samples", "critic_grids", "references")},
     }

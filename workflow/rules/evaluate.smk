@@ -1,16 +1,18 @@
 # Evaluation of every checkpoint: generate samples, score them against the dataset's reference, and (toy data)
-# the critic's values over the plane for the figures. The rules share one group per run, so on a cluster a run's
-# evaluation jobs become one job.
+# the critic's values over the plane for the figures. `sample` and `score` run once per run over all of its
+# checkpoints (one process start, one network and reference load per run); each declares an index of the
+# per-checkpoint files it wrote, which are kept for a retry like training checkpoints (gan.progress). The rules
+# share one group per run, so on a cluster a run's evaluation is one job.
 
 
 rule sample:
     input:
         summary=str(RUN.summary),
     output:
-        samples=str(RUN.samples("{step}")),
-        picture=str(RUN.picture("{step}")),
+        index=str(RUN.samples_index),
     params:
         run_dir=run_dir,
+        steps=checkpoint_steps,
         n=n_samples,
         eval_seed=GRID.eval_seed,
         device=GRID.config.get("device", "auto"),
@@ -19,9 +21,11 @@ rule sample:
     threads: 1
     resources:
         gpu=uses_gpu,
-        runtime=30,
+        runtime=eval_runtime,
     log:
-        LAYOUT.log("sample", "{dataset}", "{objective}", "seed{seed}", "step{step}"),
+        LAYOUT.log("sample", "{dataset}", "{objective}", "seed{seed}"),
+    benchmark:
+        LAYOUT.benchmark("sample", "{dataset}", "{objective}", "seed{seed}")
     script:
         "../scripts/sample.py"
 
@@ -30,7 +34,7 @@ rule score:
     input:
         unpack(score_rule_inputs),
     output:
-        str(RUN.scores("{step}")),
+        index=str(RUN.scores_index),
     params:
         eval_seed=GRID.eval_seed,
         run=run_identity,
@@ -40,9 +44,11 @@ rule score:
     threads: 1
     resources:
         gpu=uses_gpu,
-        runtime=30,
+        runtime=eval_runtime,
     log:
-        LAYOUT.log("score", "{dataset}", "{objective}", "seed{seed}", "step{step}"),
+        LAYOUT.log("score", "{dataset}", "{objective}", "seed{seed}"),
+    benchmark:
+        LAYOUT.benchmark("score", "{dataset}", "{objective}", "seed{seed}")
     script:
         "../scripts/score.py"
 
