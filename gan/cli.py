@@ -432,7 +432,7 @@ def _add_scoring_parsers(sub) -> None:
 
     p = sub.add_parser(
         "train-classifier", help="train the small CNN feature extractor of a labelled image dataset",
-        description="Train gan.metrics.classifier.SmallCNN on the train split, test it on the test split, save the "
+        description="Train gan.metrics.cnn.SmallCNN on the train split, test it on the test split, save the "
                     "checkpoint atomically and a JSON beside it with the test accuracy.")
     p.add_argument("--dataset", required=True, help="registered labelled image dataset")
     p.add_argument("--out", help="checkpoint path (default results/reference/{dataset}/classifier_s{seed}.pt)")
