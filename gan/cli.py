@@ -250,6 +250,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.dag:
+        from .bench import bench_dag, format_dag
+
+        row = bench_dag(args.dag, repeats=args.repeats)
+        print(format_dag(row))
+        if args.json:
+            from . import atomic
+            atomic.write_json(args.json, row)
+        return 0
     from .bench import format_table, run_bench
 
     rows = run_bench(args.dataset, args.model, args.objectives, steps=args.steps, warmup=args.warmup,
@@ -374,6 +383,9 @@ def _add_run_parsers(sub) -> None:
     p.add_argument("--tf32", action="store_true", help="TF32 matmuls on Ampere+ GPUs")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
     p.add_argument("--json", help="also write the rows to this JSON file")
+    p.add_argument("--dag", metavar="CONFIG",
+                   help="instead: time `snakemake -n --configfile CONFIG` here (the DAG build; wall and CPU)")
+    p.add_argument("--repeats", type=_number(int), default=3, help="--dag: runs, the median is reported (default 3)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("prepare", help="download and verify a dataset once (needs network for torchvision sets)")

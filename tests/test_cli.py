@@ -240,3 +240,15 @@ def test_bench_reports_both_feeds(tmp_path, capsys, objectives):
     assert all(r["it_per_s_handwritten"] > 0 for r in rows)
     assert row["vs_handwritten"] == pytest.approx(row["it_per_s_in-memory"] / row["it_per_s_handwritten"])
     assert "hand-written it/s" in capsys.readouterr().out
+
+
+def test_bench_times_the_dry_run_of_a_config(tmp_path, capsys, monkeypatch):
+    """`bench --dag`: the DAG build's wall and CPU time, where it belongs (a report, not a timed test)."""
+    from workflow_helpers import copy_workflow
+
+    monkeypatch.chdir(copy_workflow(tmp_path / "work"))
+    out = tmp_path / "dag.json"
+    assert main(["bench", "--dag", "config/smoke.yaml", "--repeats", "1", "--json", str(out)]) == 0
+    row = json.loads(out.read_text())
+    assert row["jobs"] > 0 and row["wall_s"] > 0 and row["cpu_s"] > 0
+    assert f"{row['jobs']} jobs" in capsys.readouterr().out
