@@ -5,10 +5,17 @@ DataLoader; everything else (models, objective, optimisers, batch size) is the s
 algorithm as a plain hand-written loop (what a user writes from the paper: no objective classes, no metrics
 recording, no divergence tracking), on the same models, optimisers and in-memory batches: the project's loop
 must be no slower than it.
+
+`run_eval_bench` times the evaluation of a run's checkpoints (a process per checkpoint against one per run),
+`run_fd_bench` the Fréchet distance alone (ours against clean-fid's sqrtm route), and `bench_dag` the other thing
+a user waits for: `snakemake -n` on a config (the DAG build and the dry-run listing), in a fresh process as users
+run it.
 """
 from __future__ import annotations
 
 import time
+from pathlib import Path
+
 import torch
 
 from .config import TrainConfig, resolve
@@ -290,3 +297,35 @@ def format_eval(evaluation: dict | None, fd: dict | None) -> str:
                      + (f"; clean-fid (scipy sqrtm) {fd['s_per_distance_cleanfid']:.2f} s; relative difference "
                         f"{fd['rel_diff']:.1e}" if "rel_diff" in fd else ""))
     return "\n".join(lines)
+
+def bench_dag(configfile: str | Path, repeats: int = 3, workdir: str | Path = ".") -> dict:
+    """Wall and CPU seconds (user + sys, snakemake's process and its children) of `snakemake -n --configfile
+    CONFIG` in `workdir`, the median of `repeats` runs, with the job count and the 1-minute load average: on a
+    busy machine the wall time stretches while the CPU time stays comparable."""
+    import os
+    import re
+    import resource
+    import statistics
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "snakemake", "-n", "--configfile", str(configfile)]
+    walls, cpus = [], []
+    for _ in range(repeats):
+        before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+        proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+        wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd[1:])} failed in {workdir}:\n{proc.stderr[-3000:]}")
+        walls.append(wall)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    jobs = re.search(r"^total\s+(\d+)", proc.stdout, flags=re.M)
+    return {"config": str(configfile), "jobs": int(jobs.group(1)) if jobs else None, "repeats": repeats,
+            "wall_s": statistics.median(walls), "cpu_s": statistics.median(cpus), "wall_s_all": walls,
+            "cpu_s_all": cpus, "load_1min": os.getloadavg()[0], "cpus": os.cpu_count()}
+
+
+def format_dag(row: dict) -> str:
+    return (f"snakemake -n --configfile {row['config']}: {row['jobs']} jobs, wall {row['wall_s']:.2f} s, CPU "
+            f"{row['cpu_s']:.2f} s (median of {row['repeats']}; 1-min load {row['load_1min']:.1f} on {row['cpus']} "
+            "CPUs)")

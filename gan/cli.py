@@ -256,6 +256,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.dag:
+        from .bench import bench_dag, format_dag
+
+        row = bench_dag(args.dag, repeats=args.repeats)
+        print(format_dag(row))
+        if args.json:
+            from . import atomic
+            atomic.write_json(args.json, row)
+        return 0
     from .bench import format_eval, format_table, run_bench, run_eval_bench, run_fd_bench
 
     parts = set(args.parts)
@@ -421,6 +430,9 @@ def _add_run_parsers(sub) -> None:
     p.add_argument("--fd-dim", type=_number(int), default=2048, help="fd: feature dimension (default 2048, "
                                                                      "Inception's pool features)")
     p.add_argument("--json", help="also write the results to this JSON file")
+    p.add_argument("--dag", metavar="CONFIG",
+                   help="instead: time `snakemake -n --configfile CONFIG` here (the DAG build; wall and CPU)")
+    p.add_argument("--repeats", type=_number(int), default=3, help="--dag: runs, the median is reported (default 3)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("prepare", help="download and verify a dataset once (needs network for torchvision sets)")
@@ -484,7 +496,7 @@ def _add_scoring_parsers(sub) -> None:
 
     p = sub.add_parser(
         "train-classifier", help="train the small CNN feature extractor of a labelled image dataset",
-        description="Train gan.metrics.classifier.SmallCNN on the train split, test it on the test split, save the "
+        description="Train gan.metrics.cnn.SmallCNN on the train split, test it on the test split, save the "
                     "checkpoint atomically and a JSON beside it with the test accuracy.")
     p.add_argument("--dataset", required=True, help="registered labelled image dataset")
     p.add_argument("--out", help="checkpoint path (default results/reference/{dataset}/classifier_s{seed}.pt)")

@@ -259,3 +259,15 @@ def test_bench_times_evaluation_per_checkpoint_and_per_run_and_the_distance(tmp_
     printed = capsys.readouterr().out
     assert "per run" in printed and "clean-fid (scipy sqrtm)" in printed
     assert main(["bench", "--parts", "eval"]) == 2  # no weights: one error line
+
+
+def test_bench_times_the_dry_run_of_a_config(tmp_path, capsys, monkeypatch):
+    """`bench --dag`: the DAG build's wall and CPU time, where it belongs (a report, not a timed test)."""
+    from workflow_helpers import copy_workflow
+
+    monkeypatch.chdir(copy_workflow(tmp_path / "work"))
+    out = tmp_path / "dag.json"
+    assert main(["bench", "--dag", "config/smoke.yaml", "--repeats", "1", "--json", str(out)]) == 0
+    row = json.loads(out.read_text())
+    assert row["jobs"] > 0 and row["wall_s"] > 0 and row["cpu_s"] > 0
+    assert f"{row['jobs']} jobs" in capsys.readouterr().out
