@@ -5,11 +5,10 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-# The paper config is the default. A config given with --configfile (e.g. config/smoke.yaml) replaces it
-# instead of being deep-merged into it, so the smoke run does not inherit the paper's datasets.
-if not workflow.overwrite_configfiles:
-
-    configfile: "config/config.yaml"
+# The paper config. As Snakemake documents: `--configfile overlay.yaml` and `--config key=value` are merged into
+# it; a complete config of its own (config/smoke.yaml, config/toy.yaml) replaces it with
+# `--replace-workflow-config`.
+configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"

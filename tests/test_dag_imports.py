@@ -10,7 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from workflow_helpers import ROOT, copy_workflow, smoke_config, snakemake, write_config
+from workflow_helpers import ROOT, complete_config, copy_workflow, smoke_config, snakemake, write_config
 
 EXTENSION = Path(__file__).parent / "extension"
 PLUGINS = [str(EXTENSION / f) for f in ("lsgan.py", "ring.py", "radius_metric.py")]
@@ -57,5 +57,5 @@ def test_dry_run_builds_the_dag_with_torch_unimportable(tmp_path):
                                               "train": {"model": "toy", "steps": 10}}})
     path = write_config(work, "blocked.yaml", config)
     pythonpath = os.pathsep.join(p for p in (str(blocker.parent), os.environ.get("PYTHONPATH")) if p)
-    proc = snakemake(work, "-n", "--configfile", str(path.relative_to(work)), env={"PYTHONPATH": pythonpath})
+    proc = snakemake(work, "-n", *complete_config(path.relative_to(work)), env={"PYTHONPATH": pythonpath})
     assert "results/runs/ring6/lsgan/seed0/summary.json" in proc.stdout + proc.stderr

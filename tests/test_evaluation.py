@@ -125,7 +125,7 @@ def test_a_diverged_run_is_indexed_with_missing_checkpoints(tmp_path):
 def test_the_dags_evaluation_retry_keeps_finished_checkpoints(tmp_path):
     """Through Snakemake, as users run it: the per-run sample job fails at its last checkpoint (Snakemake deletes
     its declared index), and the rerun reuses the checkpoints it had finished."""
-    from workflow_helpers import copy_workflow, smoke_config, snakemake, write_config
+    from workflow_helpers import complete_config, copy_workflow, smoke_config, snakemake, write_config
 
     config = smoke_config(seeds=[0], objectives=["gan"], objective_settings={}, figure1a={"enabled": False},
                           mlflow={"enabled": False})
@@ -136,14 +136,14 @@ def test_the_dags_evaluation_retry_keeps_finished_checkpoints(tmp_path):
     path = write_config(tmp_path, "retry.yaml", config)
     files = RunFiles(tmp_path / "results/runs/8gaussians/gan/seed0")
     target = str(files.samples_index.relative_to(tmp_path))
-    snakemake(tmp_path, str(files.summary.relative_to(tmp_path)), "--cores", "1", "--configfile", str(path))
+    snakemake(tmp_path, str(files.summary.relative_to(tmp_path)), "--cores", "1", *complete_config(path))
     hidden = tmp_path / "hidden.pt"
     os.replace(files.checkpoint(30), hidden)
-    failed = snakemake(tmp_path, target, "--cores", "1", "--configfile", str(path), check=False)
+    failed = snakemake(tmp_path, target, "--cores", "1", *complete_config(path), check=False)
     assert failed.returncode != 0 and not files.samples_index.exists()
     kept = _stats([files.samples(10), files.samples(20)])
     os.replace(hidden, files.checkpoint(30))
-    snakemake(tmp_path, target, "--cores", "1", "--configfile", str(path))
+    snakemake(tmp_path, target, "--cores", "1", *complete_config(path))
     index = json.loads(files.samples_index.read_text())
     assert index["reused_steps"] == [10, 20] and _stats(kept) == kept
     assert sorted(index["steps"]) == ["10", "20", "30"] and not files.progress("samples").exists()

@@ -29,7 +29,7 @@ from mlflow import MlflowClient  # noqa: E402
 from mlflow.entities import ViewType  # noqa: E402
 
 from mlflow_server import free_port, running_mlflow_server  # noqa: E402
-from workflow_helpers import copy_workflow, job_counts, smoke_config, snakemake, write_config  # noqa: E402
+from workflow_helpers import complete_config, copy_workflow, job_counts, smoke_config, snakemake, write_config  # noqa: E402
 
 DATASET = "8gaussians"
 KEY_TAG = "gan_bench.key"
@@ -58,7 +58,7 @@ def small_config(objectives, seeds=(0,), steps=60, checkpoints=(30, 60), resume_
 def setup_workdir(tmp_path: Path, config: dict) -> tuple[Path, tuple[str, ...]]:
     workdir = copy_workflow(tmp_path / "wf")
     path = write_config(workdir, "mlflow_test.yaml", config)
-    return workdir, ("--cores", "2", "--configfile", str(path))
+    return workdir, ("--cores", "2", *complete_config(path))
 
 
 def run_dirs(workdir: Path, config: dict) -> dict[str, Path]:

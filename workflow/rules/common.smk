@@ -5,9 +5,26 @@ import os
 import re
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-validate(config, schema="../../config/schema.yaml")
+from gan.grid import typed_overrides  # noqa: E402
+
+# `--config seeds=[0,1]` arrives as strings (Snakemake reads its values with YAML's BaseLoader): type them as a
+# YAML file would, for the keys given on the command line only
+typed_overrides(config, workflow.config_settings.config)
+
+# a complete config given with --configfile alone is merged into the paper config, which rarely validates: say so
+MERGED_HINT = (
+    " (note: --configfile merges into config/config.yaml; a complete config of its own, such as "
+    "config/smoke.yaml, needs --replace-workflow-config)"
+    if workflow.overwrite_configfiles and not workflow.config_settings.replace_workflow_config
+    else ""
+)
+try:
+    validate(config, schema="../../config/schema.yaml")
+except WorkflowError as err:
+    raise WorkflowError(f"{err}{MERGED_HINT}") from None
 
 from gan.grid import EXTRACTOR_MODES, BenchmarkGrid  # noqa: E402
 from gan.layout import TABLE_FORMATS, TABLES, RunFiles, figure_family  # noqa: E402
@@ -16,7 +33,7 @@ from gan.plugins import export as export_plugins  # noqa: E402
 try:
     GRID = BenchmarkGrid(config)
 except ValueError as err:
-    raise ValueError(f"invalid config: {err}") from None
+    raise ValueError(f"invalid config: {err}{MERGED_HINT}") from None
 
 # jobs load the same plugin files (registrations outside the package) through the environment
 export_plugins(config.get("plugins", []))
