@@ -1,5 +1,5 @@
 """MLflow mirror: the sync from files is MLflow's only writer. Idempotence, parent/children, training times,
-a dead server then a later sync, concurrent syncs, the CLI."""
+sample pictures per step, a dead server then a later sync, concurrent syncs, the CLI."""
 from __future__ import annotations
 
 import csv
@@ -7,6 +7,7 @@ import io as _io
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -119,6 +120,19 @@ def by_key(client: MlflowClient) -> dict[str, list]:
     return out
 
 
+def image_steps(client: MlflowClient, run_id: str, key: str = "samples") -> list[int]:
+    """Steps of the images logged under `key`, as MLflow's UI finds them: one full-size PNG and one compressed WebP
+    per step, named images/{key}+step+{step}+timestamp+{ms}+{uuid}[+compressed]."""
+    full, small = [], []
+    for f in client.list_artifacts(run_id, "images"):
+        m = re.fullmatch(rf"{re.escape(key)}\+step\+(\d+)\+timestamp\+\d+\+[\w-]+(\+compressed)?\.(png|webp)",
+                         Path(f.path).name)
+        assert m, f.path
+        (small if m[2] else full).append(int(m[1]))
+    assert sorted(full) == sorted(small), (full, small)
+    return sorted(full)
+
+
 def histories(client: MlflowClient, run) -> dict[str, list[int]]:
     return {k: sorted(m.step for m in client.get_metric_history(run.info.run_id, k)) for k in run.data.metrics}
 
@@ -215,7 +229,7 @@ def test_sync_mirrors_files_with_parent_children_and_training_times(results):
         assert {m.step: m.timestamp for m in points} == {
             m.step: round((end - WALL) * 1000 + m.value * 1000) for m in points}
         assert run.data.params["model.hidden"] == "64" and run.data.params["protocol.n_gen"] == "1000"
-        assert [f.path for f in client.list_artifacts(run.info.run_id, "samples")] == ["samples/step0000100.png"]
+        assert image_steps(client, run.info.run_id) == [100]  # the only picture make_run writes
 
 
 def test_second_sync_adds_nothing_and_a_new_run_is_added(results):
@@ -228,7 +242,8 @@ def test_second_sync_adds_nothing_and_a_new_run_is_added(results):
 
     again = tracking.sync(results, None, EXPERIMENT)
     assert (again["runs_created"], again["metric_points_added"], again["params_added"]) == (0, 0, 0)
-    assert again["artifacts_added"] == 0  # no benchmark files here; the runs' samples are already there
+    assert again["artifacts_added"] == 0  # no benchmark files here; the runs' summaries are already there
+    assert again["images_added"] == 0
     runs = experiment_runs(client)
     assert len(runs) == 3
     for run in runs:
@@ -239,6 +254,33 @@ def test_second_sync_adds_nothing_and_a_new_run_is_added(results):
     assert third["runs"] == 1 and third["runs_created"] == 1
     assert sorted(by_key(client)) == ["benchmark", "gaussians8/gan/seed1", "gaussians8/wgan-gp/seed0",
                                       "gaussians8/wgan/seed2"]
+
+
+def test_sample_pictures_are_images_by_step_logged_once(results):
+    make_run(results, objective="wgan-gp", seed=0)  # a picture at step 100 only
+    diverged = make_run(results, objective="wgan", seed=1)
+    summary = gio.read_json(diverged / "summary.json")
+    gio.write_json(diverged / "summary.json",
+                   {**summary, "status": "diverged", "steps_done": 150, "diverged_step": 150})
+    files = Layout(str(results)).run("gaussians8", "wgan", 1)
+    gio.write_bytes(files.picture(200), tiny_png())  # the "no samples" picture of a step it never reached
+    report = tracking.sync(results, None, EXPERIMENT)
+    assert report["images_added"] == 2
+    client = MlflowClient(uri_of(results))
+    runs = {k: v[0] for k, v in by_key(client).items()}
+    ids = {key: runs[key].info.run_id for key in ("gaussians8/wgan-gp/seed0", "gaussians8/wgan/seed1")}
+    assert image_steps(client, ids["gaussians8/wgan-gp/seed0"]) == [100]
+    assert image_steps(client, ids["gaussians8/wgan/seed1"]) == [100]
+    assert all(runs[key].data.tags.get("mlflow.loggedImages") == "True" for key in ids)  # the UI's image section
+
+    assert tracking.sync(results, None, EXPERIMENT)["images_added"] == 0  # a second sync logs none again
+    assert image_steps(client, ids["gaussians8/wgan-gp/seed0"]) == [100]
+    # a picture that appears later (its sample job ran after the sync) is added alone
+    gio.write_bytes(Layout(str(results)).run("gaussians8", "wgan-gp", 0).picture(200), tiny_png())
+    assert tracking.sync(results, None, EXPERIMENT)["images_added"] == 1
+    assert image_steps(client, ids["gaussians8/wgan-gp/seed0"]) == [100, 200]
+    assert image_steps(client, ids["gaussians8/wgan/seed1"]) == [100]
+    assert not any(f.path == "samples" for rid in ids.values() for f in client.list_artifacts(rid))
 
 
 def test_changed_param_value_does_not_crash(results, caplog):
