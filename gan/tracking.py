@@ -11,11 +11,12 @@ every finished run (the ones with a summary.json) and adds whatever MLflow lacks
 * two syncs at once (the DAG's and a user's) take turns on one ``fcntl.flock`` under the results folder, so no run
   is created twice.
 
-Structure, as MLflow 3's UI expects it: one experiment per benchmark, tagged as a training experiment so it opens on
-its runs; one parent run (key "benchmark": tables, figures, provenance.json) with a child per (dataset, objective,
-seed) (MLflow's ``mlflow.parentRunId``); the code version in ``mlflow.source.git.commit``; metric points, run start
-and end at the training's own times, from summary.json and metrics.csv; each checkpoint's sample picture as an image
-at its step (``log_image``: the step slider of the run's page).
+Structure, as MLflow 3's UI expects it: one experiment per benchmark, tagged as a training experiment; one parent
+run (key "benchmark": tables, figures, provenance.json) with a child per (dataset, objective, seed) (MLflow's
+``mlflow.parentRunId``); the code version in ``mlflow.source.git.commit``; metric points, run start and end at the
+training's own times, from summary.json and metrics.csv; each checkpoint's sample picture as an image at its step
+(``log_image``: the step slider of the run's page). The sync reports the experiment's address in the UI
+(`ui_path`): MLflow 3.17's UI opens an experiment on its GenAI overview unless the address asks for training.
 
 Store: env MLFLOW_TRACKING_URI, else the configured URI, else ``sqlite:///<results>/mlflow.db`` with artifacts in
 ``<results>/mlartifacts``. MLflow records artifact locations as absolute paths: after moving results/, delete
@@ -47,9 +48,11 @@ BENCHMARK_KEY = "benchmark"
 DEFAULT_EXPERIMENT = "gan-bench"
 PARENT_TAG = "mlflow.parentRunId"
 GIT_TAG = "mlflow.source.git.commit"
-# the experiment type MLflow 3's UI reads (mlflow/server/js: ExperimentKind); without it an experiment with no
-# runs yet is guessed to be GenAI and opens on the (empty) GenAI overview instead of the training runs
+# MLflow's record of the experiment type (mlflow/server/js ExperimentKind): UIs without the sidebar's workflow switch
+# open a tagged experiment on its runs and ask no "which type?" question. MLflow 3.17's UI ignores it for the
+# landing tab: the switch decides (URL ?workflowType=, else the browser's last choice, default GenAI), hence UI_PATH.
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+UI_PATH = "#/experiments/{experiment_id}/runs?workflowType=machine_learning"  # runs tab, sidebar on training
 SAMPLES_IMAGE_KEY = "samples"  # log_image key of the checkpoints' sample pictures
 # log_image names its files images/{key}+step+{step}+timestamp+{ms}+{uuid}[+compressed].png|webp ("%" for "+" in
 # older MLflow); MLflow's UI reads the steps back from these names, and so does the sync to know what is logged
@@ -344,13 +347,15 @@ def sync(results_dir: str | os.PathLike = "results", tracking_uri: str | None = 
     children = [read_run(d, results_dir) for d in run_dirs]  # every file is read before MLflow is touched
     local = not uri.startswith(("http://", "https://", "databricks"))
     artifact_location = Path(layout.mlflow_artifacts).resolve().as_posix() if local else None
-    report = {"tracking_uri": uri, "experiment": experiment, "runs": len(children), "runs_created": 0,
-              "params_added": 0, "metric_points_added": 0, "images_added": 0, "artifacts_added": 0}
+    report = {"tracking_uri": uri, "experiment": experiment, "ui_path": None, "runs": len(children),
+              "runs_created": 0, "params_added": 0, "metric_points_added": 0, "images_added": 0,
+              "artifacts_added": 0}
     key = "(store)"
     with _sync_lock(layout), _short_http_retries(uri):
         try:
             client = MlflowClient(tracking_uri=uri)
             experiment_id = _experiment(client, experiment, artifact_location)
+            report["ui_path"] = UI_PATH.format(experiment_id=experiment_id)
             key = BENCHMARK_KEY
             start = min((c["start_ms"] for c in children), default=_ms(datetime.datetime.now().timestamp()))
             end = max((c["end_ms"] for c in children), default=start)
@@ -406,4 +411,9 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     print(f"MLflow {report['tracking_uri']} experiment {report['experiment']!r}: {report['runs']} runs, "
           f"{report['runs_created']} created, {report['metric_points_added']} metric points added, "
           f"{report['images_added']} images added")
+    uri = report["tracking_uri"]
+    if uri.startswith(("http://", "https://")):
+        print(f"training runs: {uri.rstrip('/')}/{report['ui_path']}")
+    elif uri.startswith("sqlite:"):
+        print(f"training runs: `mlflow ui --backend-store-uri {uri}`, then http://127.0.0.1:5000/{report['ui_path']}")
     return 0

@@ -272,6 +272,8 @@ def test_sample_pictures_are_images_by_step_logged_once(results):
     assert image_steps(client, ids["gaussians8/wgan-gp/seed0"]) == [100]
     assert image_steps(client, ids["gaussians8/wgan/seed1"]) == [100]
     assert all(runs[key].data.tags.get("mlflow.loggedImages") == "True" for key in ids)  # the UI's image section
+    experiment_id = runs["benchmark"].info.experiment_id
+    assert report["ui_path"] == f"#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
     assert tracking.sync(results, None, EXPERIMENT)["images_added"] == 0  # a second sync logs none again
     assert image_steps(client, ids["gaussians8/wgan-gp/seed0"]) == [100]
@@ -322,7 +324,11 @@ def test_cli(results, capsys):
     gio.write_json(results / "provenance.json", {"config": {"experiment": EXPERIMENT}})
     for _ in range(2):
         assert cli_main(["mlflow-sync", "--results-dir", str(results)]) == 0  # experiment from provenance.json
-    assert "0 metric points added" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "0 metric points added" in out
+    # where the UI shows the training runs (MLflow 3.17 opens a bare experiment address on its GenAI overview)
+    experiment_id = MlflowClient(uri_of(results)).get_experiment_by_name(EXPERIMENT).experiment_id
+    assert f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs?workflowType=machine_learning" in out
     client = MlflowClient(uri_of(results))
     assert {k: len(v) for k, v in by_key(client).items()} == {"benchmark": 1, "gaussians8/wgan-gp/seed0": 1}
     assert cli_main(["mlflow-sync", "--results-dir", str(results / "nope")]) == 2

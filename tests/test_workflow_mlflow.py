@@ -270,6 +270,7 @@ def test_dag_mirrors_every_run_to_a_real_mlflow_server(tmp_path):
         # the sync wrote every point: training jobs never talk to MLflow
         synced = json.loads((workdir / "results/mlflow/synced.json").read_text())
         assert synced["tracking_uri"] == uri and synced["runs"] == len(dirs)
+        assert synced["ui_path"] == f"#/experiments/{mirror.experiment_id}/runs?workflowType=machine_learning"
         assert synced["metric_points_added"] >= n_points  # + the summary/* points
         before = mirror.history_lengths()
 
