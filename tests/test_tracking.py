@@ -28,7 +28,7 @@ from gan.cli import main as cli_main  # noqa: E402
 from gan.layout import Layout  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from mlflow_server import free_port  # noqa: E402
+from mlflow_server import free_port, running_mlflow_server  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT = "gan-bench-test"
@@ -337,6 +337,32 @@ def test_cli(results, capsys):
     assert cli_main(["mlflow-sync", "--results-dir", str(results), "--tracking-uri", dead]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: MLflow sync to") and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow  # a real server
+def test_sync_to_a_basic_auth_server_with_credentials_from_env(results, tmp_path, monkeypatch):
+    """README's shared server, `mlflow server --app-name basic-auth`: MLflow's client reads the credentials from
+    MLFLOW_TRACKING_USERNAME/PASSWORD, for the REST calls and the proxied artifact uploads alike."""
+    pytest.importorskip("flask_wtf", reason="the basic-auth app needs mlflow[auth]")
+    password = "long-enough-test-password"
+    auth_ini = tmp_path / "auth.ini"  # README's: users in a file beside the server, credential checks cached
+    auth_ini.write_text(f"[mlflow]\ndefault_permission = READ\ndatabase_uri = sqlite:///{tmp_path}/basic_auth.db\n"
+                        "admin_username = admin\nauth_cache_ttl_seconds = 300\n")
+    server_env = {"MLFLOW_AUTH_CONFIG_PATH": str(auth_ini), "MLFLOW_AUTH_ADMIN_PASSWORD": password,
+                  "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-only-secret"}
+    make_run(results)
+    with running_mlflow_server(tmp_path, 300, app_name="basic-auth", env=server_env) as uri:  # 2 loaded cores
+        with pytest.raises(tracking.TrackingError, match="result files untouched"):  # no credentials: refused
+            tracking.sync(results, uri, EXPERIMENT)
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password)
+        report = tracking.sync(results, uri, EXPERIMENT)
+        assert (report["runs_created"], report["images_added"], report["artifacts_added"]) == (2, 1, 1)
+        again = tracking.sync(results, uri, EXPERIMENT)
+        assert (again["runs_created"], again["metric_points_added"], again["images_added"]) == (0, 0, 0)
+        client = MlflowClient(uri)
+        (run,) = by_key(client)["gaussians8/wgan-gp/seed0"]
+        assert image_steps(client, run.info.run_id) == [100]
 
 
 # ---- concurrent syncs --------------------------------------------------------------------------------
