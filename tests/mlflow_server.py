@@ -35,10 +35,11 @@ def _healthy(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def running_mlflow_server(tmp_path: str | os.PathLike, startup_timeout_s: float = 120.0, app_name: str | None = None,
+def running_mlflow_server(tmp_path: str | os.PathLike, startup_timeout_s: float = 300.0, app_name: str | None = None,
                           env: dict[str, str] | None = None) -> Iterator[str]:
     """Start `mlflow server` (`--app-name app_name`, extra `env` for the server only), wait until /health answers,
-    yield its URI, stop it afterwards."""
+    yield its URI, stop it afterwards. The generous startup timeout: on 2 cores shared with a benchmark, startup
+    (more so basic-auth's) has taken over two minutes."""
     root = Path(tmp_path) / "mlflow-server"
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()

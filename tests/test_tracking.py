@@ -351,7 +351,7 @@ def test_sync_to_a_basic_auth_server_with_credentials_from_env(results, tmp_path
     server_env = {"MLFLOW_AUTH_CONFIG_PATH": str(auth_ini), "MLFLOW_AUTH_ADMIN_PASSWORD": password,
                   "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-only-secret"}
     make_run(results)
-    with running_mlflow_server(tmp_path, 300, app_name="basic-auth", env=server_env) as uri:  # 2 loaded cores
+    with running_mlflow_server(tmp_path, app_name="basic-auth", env=server_env) as uri:
         with pytest.raises(tracking.TrackingError, match="result files untouched"):  # no credentials: refused
             tracking.sync(results, uri, EXPERIMENT)
         monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
