@@ -170,6 +170,15 @@ class Layout:
     def provenance(self) -> str:
         return f"{self.root}/provenance.json"
 
+    @classmethod
+    def holding(cls, path: str | Path, kind: str) -> "Layout":
+        """The layout whose file of `kind` ("provenance", or an aggregate table's name) is `path`: rules infer the
+        results root from a declared input (as Snakemake's linter asks) instead of passing it as a fixed prefix."""
+        probe = cls(root="ROOT")
+        template = probe.provenance if kind == "provenance" else probe.aggregate(kind)
+        depth = len(Path(template).parts) - 1
+        return cls(root=str(Path(path).parents[depth - 1]))
+
     @property
     def mlflow_db(self) -> str:
         return f"{self.root}/mlflow.db"

@@ -27,7 +27,7 @@ except WorkflowError as err:
     raise WorkflowError(f"{err}{MERGED_HINT}") from None
 
 from gan.grid import EXTRACTOR_MODES, BenchmarkGrid  # noqa: E402
-from gan.layout import TABLE_FORMATS, TABLES, RunFiles, figure_family  # noqa: E402
+from gan.layout import TABLE_FORMATS, TABLES, Layout, RunFiles, figure_family  # noqa: E402
 from gan.plugins import export as export_plugins  # noqa: E402
 
 try:
@@ -37,11 +37,13 @@ except ValueError as err:
 
 # jobs load the same plugin files (registrations outside the package) through the environment
 export_plugins(config.get("plugins", []))
+# jobs import the `gan` package of this checkout, also in the rules' conda environment (--sdm conda), which holds
+# only its dependencies (workflow/envs/gan.yaml)
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p))
 if "jobs_per_gpu" in config:  # GPU slots per device for gan.gpu's claim in every job
-    os.environ["GAN_BENCH_JOBS_PER_GPU"] = str(config["jobs_per_gpu"])
+    os.environ.update(GAN_BENCH_JOBS_PER_GPU=str(config["jobs_per_gpu"]))
 
 LAYOUT = GRID.layout
-RESULTS = LAYOUT.root
 RUNS = LAYOUT.run_dir("{dataset}", "{objective}", "{seed}")
 RUN = RunFiles(RUNS)
 MLFLOW = config.get("mlflow", {})
@@ -255,7 +257,7 @@ def figures_rule_inputs(wildcards):
 
 def figures_rule_params():
     return {
-        "results": RESULTS,
+        "results": lambda wildcards, input: Layout.holding(input.scores, "scores").root,
         "datasets": GRID.datasets,
         "toy_datasets": GRID.toy_datasets,
         "samples": FIGURE_INPUTS["samples"],

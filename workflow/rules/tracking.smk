@@ -19,7 +19,7 @@ rule mlflow_sync:
     params:
         tracking_uri=MLFLOW.get("tracking_uri"),
         experiment=GRID.config["experiment"],
-        results_dir=RESULTS,
+        results_dir=lambda wildcards, input: Layout.holding(input.provenance, "provenance").root,
         runs=GRID.runs(),
     log:
         LAYOUT.log("mlflow_sync"),
