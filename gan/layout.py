@@ -64,6 +64,11 @@ class RunFiles:
         return self.dir / "scores" / f"{step_name(step)}.json"
 
     @property
+    def sample_sheet(self) -> Path:
+        """Every checkpoint's picture of the run side by side (the sample job's page in the Snakemake report)."""
+        return self.dir / "samples" / "by_step.png"
+
+    @property
     def samples_index(self) -> Path:
         """The `sample` job's declared output: every checkpoint's samples and picture (gan.sampling.sample_run)."""
         return self.dir / "samples" / "index.json"

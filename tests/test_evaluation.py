@@ -44,6 +44,9 @@ def test_per_run_files_equal_the_per_checkpoint_path(run, tmp_path):
     files = RunFiles(run_dir)
     sampled, scored = _evaluate(run_dir, reference)
     assert sorted(int(s) for s in sampled["steps"]) == STEPS and sampled["reused_steps"] == []
+    sample_run(run_dir, STEPS, 200, 1, tmp_path / "index.json", sheet=tmp_path / "sheet.png")  # the report's page
+    from PIL import Image
+    assert np.asarray(Image.open(tmp_path / "sheet.png").convert("L"), dtype=float).std() > 5
     for step in STEPS:
         one = tmp_path / f"one{step}.npz"
         sample_checkpoint(run_dir, step, 200, 1, one)

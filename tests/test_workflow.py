@@ -98,6 +98,9 @@ def test_report_builds(smoke_run):
     snakemake(smoke_run, *complete_config("config/smoke.yaml"), "--report", "results/report.html")
     html = (smoke_run / "results/report.html").read_text(errors="replace")
     assert "convergence_steps" in html and "final_scores" in html
+    # the workflow's description and every run's samples by checkpoint (a page per run)
+    assert "real-vs-real floor" in html and "Samples of every run" in html
+    assert html.count("by_step.png") >= len(smoke_config()["objectives"]) * len(smoke_config()["seeds"]) * 2
 
 
 BAD_CONFIGS = [

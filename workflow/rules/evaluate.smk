@@ -10,6 +10,13 @@ rule sample:
         summary=str(RUN.summary),
     output:
         index=str(RUN.samples_index),
+        sheet=report(
+            str(RUN.sample_sheet),
+            caption="../report/run_samples.rst",
+            category="Samples of every run",
+            subcategory="{dataset}",
+            labels={"objective": "{objective}", "seed": "{seed}"},
+        ),
     params:
         run_dir=run_dir,
         steps=checkpoint_steps,

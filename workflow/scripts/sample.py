@@ -13,5 +13,6 @@ torch.set_num_threads(snakemake.threads)
 from gan.sampling import sample_run
 
 par = snakemake.params
-result = sample_run(par.run_dir, par.steps, par.n, par.eval_seed, snakemake.output.index, device=par.device)
+result = sample_run(par.run_dir, par.steps, par.n, par.eval_seed, snakemake.output.index, device=par.device,
+                    sheet=snakemake.output.sheet)
 print(result, file=sys.stderr)
