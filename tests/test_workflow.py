@@ -121,6 +121,13 @@ def bad_config_dir(tmp_path_factory):
     return copy_workflow(tmp_path_factory.mktemp("badconfig"))
 
 
+def test_snakemake_lint_is_clean(bad_config_dir):
+    """`snakemake --lint`, as the Snakemake workflow catalog runs it: a conda environment on every rule, no
+    hard-coded path prefixes in params, log files everywhere."""
+    proc = snakemake(bad_config_dir, "--lint", check=False)
+    assert proc.returncode == 0 and "in a good condition" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
 def test_configfile_overlays_merge_and_config_overrides_are_typed(bad_config_dir):
     """As Snakemake documents: --configfile and --config merge into the paper config; a complete config of its
     own given without --replace-workflow-config fails, saying so."""

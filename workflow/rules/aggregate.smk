@@ -20,6 +20,8 @@ rule aggregate:
         run_dirs=run_dirs(),
     log:
         LAYOUT.log("aggregate"),
+    conda:
+        "../envs/gan.yaml"
     script:
         "../scripts/aggregate.py"
 
@@ -34,5 +36,7 @@ rule provenance:
         config_hash=GRID.config_hash(),
     log:
         LAYOUT.log("provenance"),
+    conda:
+        "../envs/gan.yaml"
     script:
         "../scripts/provenance.py"

@@ -17,6 +17,8 @@ rule prepare_data:
         spec=dataset_spec,
     log:
         LAYOUT.log("prepare_data", "{dataset}"),
+    conda:
+        "../envs/gan.yaml"
     script:
         "../scripts/prepare_data.py"
 
@@ -26,6 +28,8 @@ rule fetch_inception:
         GRID.scoring.get("inception_weights", "resources/inception-2015-12-05.pt"),
     log:
         LAYOUT.log("fetch_inception"),
+    conda:
+        "../envs/gan.yaml"
     script:
         "../scripts/fetch_inception.py"
 
@@ -45,6 +49,8 @@ rule train_classifier:
         runtime=30,
     log:
         LAYOUT.log("train_classifier", "{dataset}"),
+    conda:
+        "../envs/gan.yaml"
     script:
         "../scripts/train_classifier.py"
 
@@ -63,6 +69,8 @@ rule reference:
         runtime=60,
     log:
         LAYOUT.log("reference", "{dataset}", "{extractor}_{mode}_{split}_{n}_s{eval_seed}"),
+    conda:
+        "../envs/gan.yaml"
     script:
         "../scripts/reference.py"
 
@@ -85,5 +93,7 @@ rule floor:
         runtime=60,
     log:
         LAYOUT.log("floor", "{dataset}"),
+    conda:
+        "../envs/gan.yaml"
     script:
         "../scripts/floor.py"

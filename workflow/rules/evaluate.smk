@@ -33,6 +33,8 @@ rule sample:
         LAYOUT.log("sample", "{dataset}", "{objective}", "seed{seed}"),
     benchmark:
         LAYOUT.benchmark("sample", "{dataset}", "{objective}", "seed{seed}")
+    conda:
+        "../envs/gan.yaml"
     script:
         "../scripts/sample.py"
 
@@ -56,6 +58,8 @@ rule score:
         LAYOUT.log("score", "{dataset}", "{objective}", "seed{seed}"),
     benchmark:
         LAYOUT.benchmark("score", "{dataset}", "{objective}", "seed{seed}")
+    conda:
+        "../envs/gan.yaml"
     script:
         "../scripts/score.py"
 
@@ -80,5 +84,7 @@ rule critic_grid:
         runtime=10,
     log:
         LAYOUT.log("critic_grid", "{dataset}", "{objective}", "seed{seed}", "step{step}"),
+    conda:
+        "../envs/gan.yaml"
     script:
         "../scripts/critic_grid.py"

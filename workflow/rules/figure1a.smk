@@ -31,6 +31,8 @@ rule optimal_critic:
         runtime=60,
     log:
         LAYOUT.log("optimal_critic", "{dataset}", "{constraint}"),
+    conda:
+        "../envs/gan.yaml"
     script:
         "../scripts/optimal_critic.py"
 
@@ -57,5 +59,7 @@ rule figure1a:
         pairing=FIGURE1A["pairing"],
     log:
         LAYOUT.log("figure1a"),
+    conda:
+        "../envs/gan.yaml"
     script:
         "../scripts/figure1a.py"

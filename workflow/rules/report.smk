@@ -24,6 +24,8 @@ rule tables:
         },
     log:
         LAYOUT.log("tables"),
+    conda:
+        "../envs/gan.yaml"
     script:
         "../scripts/tables.py"
 
@@ -43,5 +45,7 @@ rule figures:
         **figures_rule_params(),
     log:
         LAYOUT.log("figures"),
+    conda:
+        "../envs/gan.yaml"
     script:
         "../scripts/figures.py"

@@ -23,5 +23,7 @@ rule mlflow_sync:
         runs=GRID.runs(),
     log:
         LAYOUT.log("mlflow_sync"),
+    conda:
+        "../envs/gan.yaml"
     script:
         "../scripts/mlflow_sync.py"

@@ -20,5 +20,7 @@ rule train:
         LAYOUT.log("train", "{dataset}", "{objective}", "seed{seed}"),
     benchmark:
         LAYOUT.benchmark("train", "{dataset}", "{objective}", "seed{seed}")
+    conda:
+        "../envs/gan.yaml"
     script:
         "../scripts/train.py"
