@@ -53,3 +53,14 @@ def test_the_jobs_conda_environment_matches_the_runtime_dependencies():
     rules = "".join(p.read_text() for p in sorted((ROOT / "workflow/rules").glob("*.smk")))
     n_rules = len(re.findall(r"^rule \w+:", rules, flags=re.M))
     assert n_rules > 10 and rules.count('conda:\n        "../envs/gan.yaml"') == n_rules
+
+
+def test_the_workflow_is_snakefmt_formatted():
+    """snakefmt (with pyproject's line length), as Snakemake workflows ship: `snakefmt Snakefile workflow/`
+    formats them."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow/"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

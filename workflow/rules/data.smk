@@ -12,13 +12,13 @@ localrules:
 rule prepare_data:
     output:
         LAYOUT.prepared("{dataset}"),
-    params:
-        downloads=LAYOUT.downloads,
-        spec=dataset_spec,
     log:
         LAYOUT.log("prepare_data", "{dataset}"),
     conda:
         "../envs/gan.yaml"
+    params:
+        downloads=LAYOUT.downloads,
+        spec=dataset_spec,
     script:
         "../scripts/prepare_data.py"
 
@@ -39,18 +39,18 @@ rule train_classifier:
         data=LAYOUT.prepared("{dataset}"),
     output:
         model=LAYOUT.classifier("{dataset}"),
-    params:
-        spec=dataset_spec,
-        epochs=GRID.scoring.get("classifier_epochs", 20),
-        device=GRID.config.get("device", "auto"),
-    threads: 1
-    resources:
-        gpu=1,
-        runtime=30,
     log:
         LAYOUT.log("train_classifier", "{dataset}"),
     conda:
         "../envs/gan.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+        runtime=30,
+    params:
+        spec=dataset_spec,
+        epochs=GRID.scoring.get("classifier_epochs", 20),
+        device=GRID.config.get("device", "auto"),
     script:
         "../scripts/train_classifier.py"
 
@@ -60,17 +60,17 @@ rule reference:
         unpack(reference_rule_inputs),
     output:
         LAYOUT.reference("{dataset}", "{extractor}", "{mode}", "{split}", "{n}", "{eval_seed}"),
-    params:
-        spec=dataset_spec,
-        device=GRID.config.get("device", "auto"),
-    threads: 2
-    resources:
-        gpu=reference_uses_gpu,
-        runtime=60,
     log:
         LAYOUT.log("reference", "{dataset}", "{extractor}_{mode}_{split}_{n}_s{eval_seed}"),
     conda:
         "../envs/gan.yaml"
+    threads: 2
+    resources:
+        gpu=reference_uses_gpu,
+        runtime=60,
+    params:
+        spec=dataset_spec,
+        device=GRID.config.get("device", "auto"),
     script:
         "../scripts/reference.py"
 
@@ -81,19 +81,19 @@ rule floor:
         unpack(floor_rule_inputs),
     output:
         LAYOUT.floor("{dataset}"),
+    log:
+        LAYOUT.log("floor", "{dataset}"),
+    conda:
+        "../envs/gan.yaml"
+    threads: 1
+    resources:
+        gpu=uses_gpu,
+        runtime=60,
     params:
         spec=dataset_spec,
         n_gen=n_samples,
         repeats=GRID.scoring.get("floor_repeats", 3),
         eval_seed=GRID.eval_seed,
         device=GRID.config.get("device", "auto"),
-    threads: 1
-    resources:
-        gpu=uses_gpu,
-        runtime=60,
-    log:
-        LAYOUT.log("floor", "{dataset}"),
-    conda:
-        "../envs/gan.yaml"
     script:
         "../scripts/floor.py"

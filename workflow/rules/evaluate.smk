@@ -17,24 +17,24 @@ rule sample:
             subcategory="{dataset}",
             labels={"objective": "{objective}", "seed": "{seed}"},
         ),
+    log:
+        LAYOUT.log("sample", "{dataset}", "{objective}", "seed{seed}"),
+    benchmark:
+        LAYOUT.benchmark("sample", "{dataset}", "{objective}", "seed{seed}")
+    group:
+        "evaluate_{dataset}_{objective}_{seed}"
+    conda:
+        "../envs/gan.yaml"
+    threads: 1
+    resources:
+        gpu=uses_gpu,
+        runtime=eval_runtime,
     params:
         run_dir=run_dir,
         steps=checkpoint_steps,
         n=n_samples,
         eval_seed=GRID.eval_seed,
         device=GRID.config.get("device", "auto"),
-    group:
-        "evaluate_{dataset}_{objective}_{seed}"
-    threads: 1
-    resources:
-        gpu=uses_gpu,
-        runtime=eval_runtime,
-    log:
-        LAYOUT.log("sample", "{dataset}", "{objective}", "seed{seed}"),
-    benchmark:
-        LAYOUT.benchmark("sample", "{dataset}", "{objective}", "seed{seed}")
-    conda:
-        "../envs/gan.yaml"
     script:
         "../scripts/sample.py"
 
@@ -44,22 +44,22 @@ rule score:
         unpack(score_rule_inputs),
     output:
         index=str(RUN.scores_index),
-    params:
-        eval_seed=GRID.eval_seed,
-        run=run_identity,
-        device=GRID.config.get("device", "auto"),
-    group:
-        "evaluate_{dataset}_{objective}_{seed}"
-    threads: 1
-    resources:
-        gpu=uses_gpu,
-        runtime=eval_runtime,
     log:
         LAYOUT.log("score", "{dataset}", "{objective}", "seed{seed}"),
     benchmark:
         LAYOUT.benchmark("score", "{dataset}", "{objective}", "seed{seed}")
+    group:
+        "evaluate_{dataset}_{objective}_{seed}"
     conda:
         "../envs/gan.yaml"
+    threads: 1
+    resources:
+        gpu=uses_gpu,
+        runtime=eval_runtime,
+    params:
+        eval_seed=GRID.eval_seed,
+        run=run_identity,
+        device=GRID.config.get("device", "auto"),
     script:
         "../scripts/score.py"
 
@@ -71,20 +71,20 @@ rule critic_grid:
         summary=str(RUN.summary),
     output:
         str(RUN.critic_grid("{step}")),
+    log:
+        LAYOUT.log("critic_grid", "{dataset}", "{objective}", "seed{seed}", "step{step}"),
+    group:
+        "evaluate_{dataset}_{objective}_{seed}"
+    conda:
+        "../envs/gan.yaml"
+    threads: 1
+    resources:
+        gpu=0,
+        runtime=10,
     params:
         run_dir=run_dir,
         lim=3.0,
         resolution=121,
         device="cpu",
-    group:
-        "evaluate_{dataset}_{objective}_{seed}"
-    threads: 1
-    resources:
-        gpu=0,
-        runtime=10,
-    log:
-        LAYOUT.log("critic_grid", "{dataset}", "{objective}", "seed{seed}", "step{step}"),
-    conda:
-        "../envs/gan.yaml"
     script:
         "../scripts/critic_grid.py"

@@ -41,11 +41,11 @@ rule figures:
             report(path, caption=figure_caption(path), category="Figures", labels=figure_labels(path))
             for path in figure_files()
         ],
-    params:
-        **figures_rule_params(),
     log:
         LAYOUT.log("figures"),
     conda:
         "../envs/gan.yaml"
+    params:
+        **figures_rule_params(),
     script:
         "../scripts/figures.py"

@@ -8,19 +8,19 @@ rule train:
     output:
         summary=str(RUN.summary),
         metrics=str(RUN.metrics),
-    params:
-        settings=train_settings,
-        run_dir=run_dir,
-    threads: train_threads
-    resources:
-        gpu=uses_gpu,
-        mem_mb=train_mem_mb,
-        runtime=train_runtime,
     log:
         LAYOUT.log("train", "{dataset}", "{objective}", "seed{seed}"),
     benchmark:
         LAYOUT.benchmark("train", "{dataset}", "{objective}", "seed{seed}")
     conda:
         "../envs/gan.yaml"
+    threads: train_threads
+    resources:
+        gpu=uses_gpu,
+        mem_mb=train_mem_mb,
+        runtime=train_runtime,
+    params:
+        settings=train_settings,
+        run_dir=run_dir,
     script:
         "../scripts/train.py"
