@@ -300,8 +300,9 @@ def format_eval(evaluation: dict | None, fd: dict | None) -> str:
 
 def bench_dag(configfile: str | Path, repeats: int = 3, workdir: str | Path = ".") -> dict:
     """Wall and CPU seconds (user + sys, snakemake's process and its children) of `snakemake -n --configfile
-    CONFIG` in `workdir`, the median of `repeats` runs, with the job count and the 1-minute load average: on a
-    busy machine the wall time stretches while the CPU time stays comparable."""
+    CONFIG --replace-workflow-config` (CONFIG is a complete config, as config/*.yaml are) in `workdir`, the median of
+    `repeats` runs, with the job count and the 1-minute load average: on a busy machine the wall time stretches
+    while the CPU time stays comparable."""
     import os
     import re
     import resource
@@ -309,7 +310,7 @@ def bench_dag(configfile: str | Path, repeats: int = 3, workdir: str | Path = ".
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "snakemake", "-n", "--configfile", str(configfile)]
+    cmd = [sys.executable, "-m", "snakemake", "-n", "--configfile", str(configfile), "--replace-workflow-config"]
     walls, cpus = [], []
     for _ in range(repeats):
         before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()

@@ -431,7 +431,8 @@ def _add_run_parsers(sub) -> None:
                                                                      "Inception's pool features)")
     p.add_argument("--json", help="also write the results to this JSON file")
     p.add_argument("--dag", metavar="CONFIG",
-                   help="instead: time `snakemake -n --configfile CONFIG` here (the DAG build; wall and CPU)")
+                   help="instead: time `snakemake -n --configfile CONFIG --replace-workflow-config` here (the DAG "
+                        "build of that complete config; wall and CPU)")
     p.add_argument("--repeats", type=_number(int), default=3, help="--dag: runs, the median is reported (default 3)")
     p.set_defaults(func=cmd_bench)
 
