@@ -1,5 +1,8 @@
 # gan-bench: GAN, WGAN and WGAN-GP side by side, from a config grid to the paper's figures and tables.
 # Stages live in workflow/rules/*.smk; helpers and config validation in workflow/rules/common.smk.
+import copy
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -9,6 +12,16 @@ min_version("9.0")
 # it; a complete config of its own (config/smoke.yaml, config/toy.yaml) replaces it with
 # `--replace-workflow-config`.
 configfile: "config/config.yaml"
+
+
+# Snakemake 9.27 does not pass --replace-workflow-config on to the jobs it spawns (a cluster job runs a snakemake
+# of its own, given the same --configfiles): the main process says so in the environment the jobs inherit, and a
+# spawned job replaces the config the same way.
+if workflow.config_settings.replace_workflow_config:
+    os.environ.update(GAN_BENCH_REPLACE_WORKFLOW_CONFIG="1")
+elif os.environ.get("GAN_BENCH_REPLACE_WORKFLOW_CONFIG") == "1" and workflow.overwrite_configfiles:
+    config.clear()
+    config.update(copy.deepcopy(workflow.config_settings.overwrite_config))
 
 
 report: "workflow/report/workflow.rst"
