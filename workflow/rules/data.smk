@@ -42,6 +42,8 @@ rule train_classifier:
     threads: 1
     resources:
         gpu=1,
+        gpu_model=gpu_model,
+        mem_mb=job_mem_mb,
         runtime=30,
     log:
         LAYOUT.log("train_classifier", "{dataset}"),
@@ -57,9 +59,11 @@ rule reference:
     params:
         spec=dataset_spec,
         device=GRID.config.get("device", "auto"),
-    threads: 2
+    threads: loader_threads
     resources:
         gpu=reference_uses_gpu,
+        gpu_model=reference_gpu_model,
+        mem_mb=job_mem_mb,
         runtime=60,
     log:
         LAYOUT.log("reference", "{dataset}", "{extractor}_{mode}_{split}_{n}_s{eval_seed}"),
@@ -82,6 +86,8 @@ rule floor:
     threads: 1
     resources:
         gpu=uses_gpu,
+        gpu_model=gpu_model,
+        mem_mb=job_mem_mb,
         runtime=60,
     log:
         LAYOUT.log("floor", "{dataset}"),
