@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -25,7 +26,7 @@ import types
 from pathlib import Path
 
 FIELDS = {  # sbatch option -> record key
-    "-p": "partition", "--mem": "mem_mb", "--cpus-per-task": "cpus_per_task", "--cpus-per-gpu": "cpus_per_gpu",
+    "--comment": "comment", "-p": "partition", "--mem": "mem_mb", "--cpus-per-task": "cpus_per_task", "--cpus-per-gpu": "cpus_per_gpu",
     "--gpus": "gpus", "--gres": "gres", "-t": "runtime", "-A": "account", "-C": "constraint",
 }
 
@@ -116,7 +117,8 @@ def install(records: list) -> None:
             "call": call.split(" --wrap=")[0],
             "asked": parse_call(call),
             "resources": _plain(job.resources),
-            "members": [{"rule": j.rule.name, "threads": j.threads, **_plain(j.resources)} for j in members],
+            "members": [{"rule": j.rule.name, "threads": j.threads, **_plain(j.resources),
+                         "input": list(map(str, j.input)), "output": list(map(str, j.output))} for j in members],
         })
 
     async def check_active_jobs(self, active_jobs):
@@ -159,6 +161,132 @@ def capture(workdir: Path, *args: str) -> list[dict]:
     finally:
         os.chdir(cwd)
     return records
+
+
+# --- the same records from a real run's output (snakemake --verbose: job blocks and "sbatch call:" lines) ---------
+
+_RULE = re.compile(r"^(?P<indent>\s*)(?P<local>local)?rule (?P<rule>\w+):$")
+_GROUP = re.compile(r"Group job (?P<group>\S+) \(jobs in lexicogr\. order\):$")
+_FIELD = re.compile(r"^\s+(?P<key>input|output|wildcards|threads|resources): (?P<value>.*)$")
+
+
+def _resources(text: str) -> dict:
+    found = {}
+    for item in text.split(", "):
+        key, _, value = item.partition("=")
+        found[key] = int(value) if value.isdigit() else value
+    return found
+
+
+def _comment(block: dict) -> str:
+    """The plugin's --comment for a job: rule_<rule>_wildcards_<values> or rule_<group id>_<its rules>."""
+    if block["group"]:
+        return f"rule_{block['name']}_{'_'.join(sorted({m['rule'] for m in block['members']}))}"
+    values = [w.partition("=")[2] for w in block["wildcards"][0].split(", ")] if block["wildcards"][0] else []
+    return f"rule_{block['name']}" + (f"_wildcards_{'_'.join(values).replace('/', '_')}" if values else "")
+
+
+def records_from_log(output: str) -> tuple[list[dict], set[str]]:
+    """The submitted jobs of a Snakemake run's output, as `capture` records, and the rules that ran locally."""
+    blocks, local, group, job = [], set(), None, None
+    for line in output.splitlines():
+        if m := _GROUP.search(line):
+            group = {"name": m["group"], "group": True, "members": []}
+            blocks.append(group)
+        elif m := _RULE.match(line):
+            job = {"rule": m["rule"], "threads": 1, "input": [], "output": [], "wildcards": ""}
+            if m["indent"] and group is not None:
+                group["members"].append(job)
+            else:
+                group = None
+                if m["local"]:
+                    local.add(m["rule"])
+                else:
+                    blocks.append({"name": m["rule"], "group": False, "members": [job]})
+        elif (m := _FIELD.match(line)) and job is not None:
+            key, value = m["key"], m["value"]
+            if key in ("input", "output"):
+                job[key] = value.split(", ")
+            elif key == "threads":
+                job["threads"] = int(value)
+            elif key == "wildcards":
+                job["wildcards"] = value
+            else:
+                job.update(_resources(value))
+    for block in blocks:
+        block["rules"] = sorted({m["rule"] for m in block["members"]})
+        block["wildcards"] = sorted({m["wildcards"] for m in block["members"]})
+    calls = {}
+    for line in output.splitlines():
+        if line.startswith("sbatch call: "):
+            call = line[len("sbatch call: "):].split(" --wrap=")[0]
+            calls[parse_call(call)["comment"]] = call
+    records = []
+    for block in {_comment(b): b for b in blocks}.values():  # a job printed twice (a retry) counts once
+        call = calls.get(_comment(block))
+        if call is not None:
+            records.append({**block, "call": call, "asked": parse_call(call)})
+    return records, local
+
+
+# --- what every request must satisfy ------------------------------------------------------------------------------
+
+def _widest_level(members: list[dict], key: str) -> int:
+    """The most of `key` that a group's members need at once: its sum over the jobs of one dependency level
+    (jobs that only wait for jobs outside the group are level 0), the widest level. Snakemake asks at most this
+    for a group (fewer when a local-scope limit such as gpu=1, or --cores, makes it run a level in turns)."""
+    produced = {f: i for i, m in enumerate(members) for f in m["output"]}
+    level: dict[int, int] = {}
+
+    def of(i: int) -> int:
+        if i not in level:
+            deps = {produced[f] for f in members[i]["input"] if f in produced and produced[f] != i}
+            level[i] = 1 + max((of(d) for d in deps), default=-1)
+        return level[i]
+
+    sums: dict[int, int] = {}
+    for i, m in enumerate(members):
+        sums[of(i)] = sums.get(of(i), 0) + int(m.get(key, 0))
+    return max(sums.values())
+
+
+def request_problems(record: dict, default_mem_mb: int, partitions=("cpu", "gpu")) -> list[str]:
+    """What is wrong with one submitted job's request (empty: nothing): a CPU-only job on the GPU partition (or
+    the reverse), a GPU of any type for a job without GPU members, a member sized by the profile's default memory,
+    a single job asking other than its rule declares, or a group asking more than its members need at once."""
+    cpu_part, gpu_part = partitions
+    asked, members, problems = record["asked"], record["members"], []
+    gpus = asked["gpus"] or asked["gres"]
+    count = int(str(gpus).rpartition(":")[2] or 0) if gpus else 0
+    need_gpu = max(int(m.get("gpu", 0)) for m in members)
+    if count != min(need_gpu, 1) or (gpus and ":0" in str(gpus)):
+        problems.append(f"asks GPUs {gpus!r}, its members need {need_gpu} (at most 1 at a time in a group)")
+    if asked["partition"] != (gpu_part if need_gpu else cpu_part):
+        problems.append(f"partition {asked['partition']!r} for a job that needs {need_gpu} GPU(s)")
+    if asked["cpus_per_gpu"] is not None or asked["cpus_per_task"] is None:
+        problems.append(f"CPUs not asked as --cpus-per-task: {asked}")
+    unsized = sorted({m["rule"] for m in members if m.get("mem_mb", default_mem_mb) == default_mem_mb})
+    if unsized:
+        problems.append(f"rule(s) {', '.join(unsized)} declare no mem_mb: sized by the profile default "
+                        f"{default_mem_mb}")
+    for key, ask in (("mem_mb", asked["mem_mb"]), ("threads", asked["cpus_per_task"])):
+        largest = max(int(m.get(key, 0)) for m in members)
+        widest = _widest_level(members, key)
+        if ask is None or not largest <= ask <= widest:
+            problems.append(f"asks {key} {ask}: its members need {largest} each, {widest} at once at most")
+    if not record["group"] and asked["runtime"] != members[0].get("runtime"):
+        problems.append(f"asks -t {asked['runtime']}, its rule declares runtime {members[0].get('runtime')}")
+    if record["group"] and asked["runtime"] > sum(int(m.get("runtime", 0)) for m in members):
+        problems.append(f"asks -t {asked['runtime']}, more than its members' run times added up")
+    return problems
+
+
+def check_requests(records: list[dict], default_mem_mb: int, partitions=("cpu", "gpu")) -> None:
+    """Assert `request_problems` is empty for every record, naming the jobs and calls that break it."""
+    bad = {f"{r['name']} {r['wildcards'][:1]}": (request_problems(r, default_mem_mb, partitions), r["call"])
+           for r in records}
+    bad = {k: v for k, v in bad.items() if v[0]}
+    assert not bad, "\n".join(f"{k}: {'; '.join(p)}\n    {c}" for k, (p, c) in list(bad.items())[:20])
 
 
 def table(records: list[dict]) -> str:
