@@ -10,7 +10,9 @@ outputs touched, and local rules touch their outputs instead of running. So the 
 and each call is exactly what the plugin would send (tests/test_slurm.py checks the same calls on a real SLURM).
 
 Each record: the job's name (rule, or group name + rules), its wildcards, the sbatch call, the fields parsed
-from it, and the resources of each member job (for group jobs: to compare the group's request with them).
+from it, and the resources, input and output of each member job (for group jobs: to compare the group's request
+with them). `records_from_log` builds the same records from a real run's `snakemake --verbose` output, and
+`check_requests` asserts what every request must satisfy (tests/test_slurm.py uses both).
 """
 from __future__ import annotations
 
@@ -26,8 +28,9 @@ import types
 from pathlib import Path
 
 FIELDS = {  # sbatch option -> record key
-    "--comment": "comment", "-p": "partition", "--mem": "mem_mb", "--cpus-per-task": "cpus_per_task", "--cpus-per-gpu": "cpus_per_gpu",
-    "--gpus": "gpus", "--gres": "gres", "-t": "runtime", "-A": "account", "-C": "constraint",
+    "--comment": "comment", "-p": "partition", "--mem": "mem_mb", "--cpus-per-task": "cpus_per_task",
+    "--cpus-per-gpu": "cpus_per_gpu", "--gpus": "gpus", "--gres": "gres", "-t": "runtime", "-A": "account",
+    "-C": "constraint",
 }
 
 
