@@ -44,7 +44,6 @@ sbatch_lines = sys.modules.setdefault(_spec.name, importlib.util.module_from_spe
 if not hasattr(sbatch_lines, "check_requests"):
     _spec.loader.exec_module(sbatch_lines)
 
-on_cluster = [pytest.mark.slurm, pytest.mark.slow]
 # rules that must run on the submitting node (downloads, aggregation, plots, the MLflow mirror), never via sbatch
 LOCAL_RULES = {"prepare_data", "fetch_inception", "aggregate", "provenance", "tables", "figures", "mlflow_sync",
                "figure1a"}
