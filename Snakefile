@@ -5,11 +5,13 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-# The paper config is the default. A config given with --configfile (e.g. config/smoke.yaml) replaces it
-# instead of being deep-merged into it, so the smoke run does not inherit the paper's datasets.
-if not workflow.overwrite_configfiles:
+# The paper config. As Snakemake documents: `--configfile overlay.yaml` and `--config key=value` are merged into
+# it; a complete config of its own (config/smoke.yaml, config/toy.yaml) replaces it with
+# `--replace-workflow-config`.
+configfile: "config/config.yaml"
 
-    configfile: "config/config.yaml"
+
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
@@ -23,6 +25,6 @@ include: "workflow/rules/figure1a.smk"
 
 
 rule all:
+    default_target: True
     input:
         get_final_output(),
-    default_target: True

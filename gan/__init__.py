@@ -1,7 +1,8 @@
 """gan-bench: GAN, WGAN (weight clipping) and WGAN-GP, trained and compared exactly as the papers define them.
 
-Submodules are imported on first use, so light ones (gan.atomic, gan.layout, gan.provenance, gan.tracking)
-do not pull in torch.
+Submodules are imported on first use, so light ones (gan.atomic, gan.layout, gan.provenance, gan.tracking, and
+the registries with the grid the DAG reads: gan.datasets, gan.objectives, gan.models, gan.metrics, gan.grid) do
+not pull in torch.
 """
 _EXPORTS = {
     "gan.config": ("ConfigError", "TrainConfig"),

@@ -5,10 +5,17 @@ DataLoader; everything else (models, objective, optimisers, batch size) is the s
 algorithm as a plain hand-written loop (what a user writes from the paper: no objective classes, no metrics
 recording, no divergence tracking), on the same models, optimisers and in-memory batches: the project's loop
 must be no slower than it.
+
+`run_eval_bench` times the evaluation of a run's checkpoints (a process per checkpoint against one per run),
+`run_fd_bench` the Fréchet distance alone (ours against clean-fid's sqrtm route), and `bench_dag` the other thing
+a user waits for: `snakemake -n` on a config (the DAG build and the dry-run listing), in a fresh process as users
+run it.
 """
 from __future__ import annotations
 
 import time
+from pathlib import Path
+
 import torch
 
 from .config import TrainConfig, resolve
@@ -178,3 +185,147 @@ def format_table(rows: list[dict]) -> str:
                  if rows else "no results")
     return "\n".join(lines)
 
+
+
+# ------------------------------------------------------------------------------------------- evaluation
+
+def _timed(cmd: list[str]) -> float:
+    import subprocess
+
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return time.perf_counter() - t0
+
+
+def run_eval_bench(weights: str, dataset: str = "digits", n: int = 1000, checkpoints: int = 4,
+                   device: str = "auto", batch_size: int = 64) -> dict:
+    """Evaluation seconds per checkpoint with the Inception network at `weights` (the real file, or the test
+    stand-in on a CPU), N samples: one `python -m gan sample` and one `score` process per checkpoint (how the DAG
+    evaluated before) against one process each for all of a run's checkpoints (the DAG's per-run jobs). Both
+    write the same score files; the values are checked equal."""
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+
+    from . import atomic
+    from .layout import RunFiles
+    from .metrics import compute_reference
+    from .training import train
+
+    gan = [sys.executable, "-m", "gan"]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        run_dir, steps = tmp / "run", list(range(1, checkpoints + 1))
+        train(TrainConfig(dataset=dataset, objective="gan", steps=checkpoints, checkpoint_steps=steps,
+                          batch_size=16, width=16, device="cpu", log_every=1), run_dir)
+        total = len(get_dataset(dataset, split="test").images_uint8())
+        reference = compute_reference(dataset, "inception", tmp / "reference.npz", split="test",
+                                      n_real=min(n, total), weights_path=weights, device=device,
+                                      batch_size=batch_size)
+        common = ["--device", device, "--batch-size", str(batch_size)]
+        per_checkpoint = 0.0
+        for step in steps:
+            out = tmp / f"alone{step}"
+            per_checkpoint += _timed(gan + ["sample", "--run-dir", str(run_dir), "--step", str(step), "--n", str(n),
+                                            "--out", f"{out}.npz", "--device", device])
+            per_checkpoint += _timed(gan + ["score", "--samples", f"{out}.npz", "--reference", str(reference),
+                                            "--weights", weights, "--out", f"{out}.json", *common])
+        per_run = _timed(gan + ["sample", "--run-dir", str(run_dir), "--steps", *map(str, steps), "--n", str(n),
+                                "--device", device])
+        per_run += _timed(gan + ["score", "--samples-index", str(RunFiles(run_dir).samples_index), "--reference",
+                                 str(reference), "--weights", weights, *common])
+        for step in steps:
+            alone = atomic.read_json(tmp / f"alone{step}.json")["metrics"]
+            per_run_scores = atomic.read_json(RunFiles(run_dir).scores(step))["metrics"]
+            assert per_run_scores.keys() == alone.keys(), (per_run_scores, alone)
+            for key, value in alone.items():
+                np.testing.assert_allclose(per_run_scores[key], value, rtol=1e-6, err_msg=key)
+    return {"dataset": dataset, "n": n, "checkpoints": checkpoints, "device": device_description(select_device(device)),
+            "weights": weights, "s_per_checkpoint_per_checkpoint_jobs": per_checkpoint / checkpoints,
+            "s_per_checkpoint_per_run_jobs": per_run / checkpoints}
+
+
+def run_fd_bench(n: int = 10_000, dim: int = 2048, seed: int = 0, sqrtm: bool = True) -> dict:
+    """The Fréchet distance alone on `dim`-d statistics of N features (rectified random projections, correlated
+    like pool features): clean-fid's `frechet_distance` (scipy sqrtm) against gan.metrics.fid's (the reference's
+    square root computed once, then a symmetric eigen-solve per distance)."""
+    import numpy as np
+
+    from .metrics.fid import frechet_distance, sqrt_psd
+
+    rng = np.random.default_rng(seed)
+    mix = rng.standard_normal((dim, dim)) / np.sqrt(dim)
+    stats = []
+    for shift in (0.0, 0.1):
+        feats = np.maximum(rng.standard_normal((n, dim)) @ mix + shift, 0.0)
+        stats.append((feats.mean(0), np.cov(feats, rowvar=False)))
+    (mu1, s1), (mu2, s2) = stats
+    t0 = time.perf_counter()
+    root = sqrt_psd(s2)
+    t_root = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ours = frechet_distance(mu1, s1, mu2, s2, sqrt_sigma2=root)
+    t_ours = time.perf_counter() - t0
+    row = {"n": n, "dim": dim, "fd": ours, "s_reference_sqrt_once": t_root, "s_per_distance_ours": t_ours}
+    if sqrtm:
+        from cleanfid.fid import frechet_distance as cleanfid_fd
+
+        t0 = time.perf_counter()
+        theirs = cleanfid_fd(mu1, s1, mu2, s2)
+        row.update(s_per_distance_cleanfid=time.perf_counter() - t0, fd_cleanfid=float(theirs),
+                   rel_diff=abs(ours - theirs) / abs(theirs))
+    return row
+
+
+def format_eval(evaluation: dict | None, fd: dict | None) -> str:
+    lines = []
+    if evaluation:
+        e = evaluation
+        lines.append(f"evaluation of {e['checkpoints']} checkpoints, {e['dataset']}, N={e['n']}, Inception "
+                     f"{e['weights']}, {e['device']}:")
+        lines.append(f"  one sample + one score process per checkpoint: {e['s_per_checkpoint_per_checkpoint_jobs']:.2f}"
+                     f" s per checkpoint")
+        lines.append(f"  one sample + one score process per run:        {e['s_per_checkpoint_per_run_jobs']:.2f}"
+                     f" s per checkpoint (same score values)")
+    if fd:
+        lines.append(f"Fréchet distance, {fd['dim']}-d statistics of N={fd['n']}: ours {fd['s_per_distance_ours']:.2f}"
+                     f" s per distance + {fd['s_reference_sqrt_once']:.2f} s once per reference"
+                     + (f"; clean-fid (scipy sqrtm) {fd['s_per_distance_cleanfid']:.2f} s; relative difference "
+                        f"{fd['rel_diff']:.1e}" if "rel_diff" in fd else ""))
+    return "\n".join(lines)
+
+def bench_dag(configfile: str | Path, repeats: int = 3, workdir: str | Path = ".") -> dict:
+    """Wall and CPU seconds (user + sys, snakemake's process and its children) of `snakemake -n --configfile
+    CONFIG` in `workdir`, the median of `repeats` runs, with the job count and the 1-minute load average: on a
+    busy machine the wall time stretches while the CPU time stays comparable."""
+    import os
+    import re
+    import resource
+    import statistics
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "snakemake", "-n", "--configfile", str(configfile)]
+    walls, cpus = [], []
+    for _ in range(repeats):
+        before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+        proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+        wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd[1:])} failed in {workdir}:\n{proc.stderr[-3000:]}")
+        walls.append(wall)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    jobs = re.search(r"^total\s+(\d+)", proc.stdout, flags=re.M)
+    return {"config": str(configfile), "jobs": int(jobs.group(1)) if jobs else None, "repeats": repeats,
+            "wall_s": statistics.median(walls), "cpu_s": statistics.median(cpus), "wall_s_all": walls,
+            "cpu_s_all": cpus, "load_1min": os.getloadavg()[0], "cpus": os.cpu_count()}
+
+
+def format_dag(row: dict) -> str:
+    return (f"snakemake -n --configfile {row['config']}: {row['jobs']} jobs, wall {row['wall_s']:.2f} s, CPU "
+            f"{row['cpu_s']:.2f} s (median of {row['repeats']}; 1-min load {row['load_1min']:.1f} on {row['cpus']} "
+            "CPUs)")

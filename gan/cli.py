@@ -238,9 +238,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from .layout import RunFiles
-    from .sampling import sample_checkpoint
+    from .sampling import sample_checkpoint, sample_run
 
     files = RunFiles(args.run_dir)
+    if args.steps:  # one process for every checkpoint, as the DAG's sample job
+        index = sample_run(args.run_dir, args.steps, args.n, args.seed, args.out or files.samples_index,
+                           batch_size=args.batch_size, device=args.device)
+        print(json.dumps({"out": str(args.out or files.samples_index), "reused_steps": index["reused_steps"],
+                          "status": {k: v["status"] for k, v in index["steps"].items()}}))
+        return 0
     out = Path(args.out) if args.out else files.samples(args.step)
     picture = Path(args.png) if args.png else (out.with_suffix(".png") if args.out else files.picture(args.step))
     result = sample_checkpoint(args.run_dir, args.step, args.n, args.seed, out, picture,
@@ -250,16 +256,42 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import format_table, run_bench
+    if args.dag:
+        from .bench import bench_dag, format_dag
 
-    rows = run_bench(args.dataset, args.model, args.objectives, steps=args.steps, warmup=args.warmup,
-                     batch_size=args.batch_size, device=args.device, num_workers=args.num_workers,
-                     compare_dataloader=not args.no_dataloader, compile=args.compile, tf32=args.tf32,
-                     bf16=args.bf16)
-    print(format_table(rows))
+        row = bench_dag(args.dag, repeats=args.repeats)
+        print(format_dag(row))
+        if args.json:
+            from . import atomic
+            atomic.write_json(args.json, row)
+        return 0
+    from .bench import format_eval, format_table, run_bench, run_eval_bench, run_fd_bench
+
+    parts = set(args.parts)
+    unknown = parts - {"train", "eval", "fd"}
+    if unknown:
+        raise UserError(f"--parts {', '.join(sorted(unknown))}: valid parts are train, eval, fd")
+    if "eval" in parts and not args.inception_weights:
+        raise UserError("--parts eval needs --inception-weights (the real file, or the test stand-in: "
+                        "python tests/inception_standin.py DEST)")
+    report: dict = {}
+    if "train" in parts:
+        report["train"] = run_bench(args.dataset, args.model, args.objectives, steps=args.steps,
+                                    warmup=args.warmup, batch_size=args.batch_size, device=args.device,
+                                    num_workers=args.num_workers, compare_dataloader=not args.no_dataloader,
+                                    compile=args.compile, tf32=args.tf32, bf16=args.bf16)
+        print(format_table(report["train"]))
+    if "eval" in parts:
+        report["eval"] = run_eval_bench(args.inception_weights, "digits" if args.dataset.endswith("-shaped")
+                                        else args.dataset, n=args.eval_n, checkpoints=args.eval_checkpoints,
+                                        device=args.device)
+    if "fd" in parts:
+        report["fd"] = run_fd_bench(n=args.fd_n, dim=args.fd_dim)
+    if "eval" in parts or "fd" in parts:
+        print(format_eval(report.get("eval"), report.get("fd")))
     if args.json:
         from . import atomic
-        atomic.write_json(args.json, rows)
+        atomic.write_json(args.json, report if len(report) > 1 else next(iter(report.values())))
     return 0
 
 
@@ -296,12 +328,20 @@ def cmd_reference(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from .metrics import score_samples
+    from .metrics import Scorer, score_run
 
-    result = score_samples(args.samples, args.reference, args.out, weights_path=args.weights, device=args.device,
-                           batch_size=args.batch_size, num_workers=args.num_workers, seed=args.seed,
-                           metrics=args.metrics, options=_metric_options(args.metric_option),
-                           dataset=args.dataset, objective=args.objective, run_seed=args.run_seed, step=args.step)
+    scorer = Scorer(args.reference, weights_path=args.weights, device=args.device, batch_size=args.batch_size,
+                    num_workers=args.num_workers, metrics=args.metrics)
+    kwargs = dict(seed=args.seed, options=_metric_options(args.metric_option), dataset=args.dataset,
+                  objective=args.objective, run_seed=args.run_seed)
+    if args.samples_index:  # every checkpoint of a run, the reference and network loaded once, as the DAG's job
+        index = score_run(args.samples_index, {"reference": scorer}, args.out, **kwargs)
+        print(json.dumps({"reused_steps": index["reused_steps"],
+                          "status": {k: v["status"] for k, v in index["steps"].items()}}))
+        return 0
+    if not args.out:
+        raise UserError("score --samples needs --out (the scores JSON)")
+    result = scorer.score(args.samples, args.out, step=args.step, **kwargs)
     print(json.dumps({"status": result["status"], "reason": result["reason"], **result["metrics"]}))
     return 0
 
@@ -352,10 +392,15 @@ def _add_run_parsers(sub) -> None:
 
     p = sub.add_parser("sample", help="generate N samples of a checkpoint (deterministic for --seed)")
     p.add_argument("--run-dir", required=True, help="the run folder (results/runs/{dataset}/{objective}/seed{seed})")
-    p.add_argument("--step", type=_number(int), required=True, help="checkpoint step (generator iterations)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--step", type=_number(int), help="checkpoint step (generator iterations)")
+    which.add_argument("--steps", action=ListAction, element=_number(int), metavar="N",
+                       help="every checkpoint step of the run, in one process (writes the samples index, as the "
+                            "DAG's sample job; a retry keeps the steps it finished)")
     p.add_argument("--n", type=_number(int), default=10_000, help="number of samples (default 10000)")
     p.add_argument("--seed", type=_number(int), default=0, help="noise seed (default 0)")
-    p.add_argument("--out", help="samples npz (default: RUN_DIR/samples/stepNNNNNNN.npz)")
+    p.add_argument("--out", help="samples npz (default: RUN_DIR/samples/stepNNNNNNN.npz); with --steps the index "
+                                 "(default: RUN_DIR/samples/index.json)")
     p.add_argument("--png", help="picture of the samples (default: beside --out)")
     _device_flags(p, 1000, workers=False)
     p.set_defaults(func=cmd_sample)
@@ -373,7 +418,21 @@ def _add_run_parsers(sub) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile the models")
     p.add_argument("--tf32", action="store_true", help="TF32 matmuls on Ampere+ GPUs")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
-    p.add_argument("--json", help="also write the rows to this JSON file")
+    p.add_argument("--parts", action=ListAction, default=["train"],
+                   help="what to time: train (the training loop; default), eval (evaluation seconds per "
+                        "checkpoint, a process per checkpoint vs per run), fd (the Fréchet distance alone, "
+                        "2048-d), e.g. 'train,eval,fd'")
+    p.add_argument("--inception-weights", help="eval: Inception TorchScript file (the real one, or the test "
+                                               "stand-in: python tests/inception_standin.py DEST)")
+    p.add_argument("--eval-n", type=_number(int), default=1000, help="eval: samples per checkpoint (default 1000)")
+    p.add_argument("--eval-checkpoints", type=_number(int), default=4, help="eval: checkpoints (default 4)")
+    p.add_argument("--fd-n", type=_number(int), default=10_000, help="fd: features per side (default 10000)")
+    p.add_argument("--fd-dim", type=_number(int), default=2048, help="fd: feature dimension (default 2048, "
+                                                                     "Inception's pool features)")
+    p.add_argument("--json", help="also write the results to this JSON file")
+    p.add_argument("--dag", metavar="CONFIG",
+                   help="instead: time `snakemake -n --configfile CONFIG` here (the DAG build; wall and CPU)")
+    p.add_argument("--repeats", type=_number(int), default=3, help="--dag: runs, the median is reported (default 3)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("prepare", help="download and verify a dataset once (needs network for torchvision sets)")
@@ -413,9 +472,14 @@ def _add_scoring_parsers(sub) -> None:
         description="Compute every metric registered for the reference's extractor and write the scores JSON of "
                     "docs/CONTRACTS.md. Samples marked missing give status missing and no values. Never downloads "
                     "anything.")
-    p.add_argument("--samples", required=True, help="samples/step{step:07d}.npz")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--samples", help="samples/step{step:07d}.npz")
+    which.add_argument("--samples-index", help="a run's samples/index.json (`sample --steps`): score every "
+                                               "checkpoint in one process into the run's scores/, as the DAG's "
+                                               "score job")
     p.add_argument("--reference", required=True, help="reference npz written by `reference`")
-    p.add_argument("--out", required=True, help="scores/step{step:07d}.json")
+    p.add_argument("--out", help="scores/step{step:07d}.json (required with --samples); with --samples-index the "
+                                 "index (default: RUN_DIR/scores/index.json)")
     p.add_argument("--weights", help="extractor weights (default: the path recorded in the reference)")
     p.add_argument("--seed", type=_number(int), default=0, help="seed of KID subsets and W1 subsampling (default 0)")
     p.add_argument("--metrics", action=ListAction, help="subset of metrics ('fid kid' or 'fid,kid'; default: all "
@@ -432,7 +496,7 @@ def _add_scoring_parsers(sub) -> None:
 
     p = sub.add_parser(
         "train-classifier", help="train the small CNN feature extractor of a labelled image dataset",
-        description="Train gan.metrics.classifier.SmallCNN on the train split, test it on the test split, save the "
+        description="Train gan.metrics.cnn.SmallCNN on the train split, test it on the test split, save the "
                     "checkpoint atomically and a JSON beside it with the test accuracy.")
     p.add_argument("--dataset", required=True, help="registered labelled image dataset")
     p.add_argument("--out", help="checkpoint path (default results/reference/{dataset}/classifier_s{seed}.pt)")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .datasets import DATASETS, dataset_spec
-from .models import CRITIC_NORMS, MODELS, ModelConfig, build_models
+from .models import CRITIC_NORMS, MODELS, ModelConfig, build_models, check_model
 from .objectives import OBJECTIVES, build_objective
 
 
@@ -88,8 +88,10 @@ def _positive_int(cfg: TrainConfig, key: str, allow_zero: bool = False) -> None:
 def resolve(cfg: TrainConfig, build: bool = True) -> TrainConfig:
     """Validate every setting and fill in the defaults (objective hyper-parameters, model, checkpoint steps).
 
-    With `build`, the models are built on the CPU once, so an architecture the objective refuses (BatchNorm in a
-    WGAN-GP critic) fails here, before any data is loaded.
+    The model is checked against its registration and the objective (BatchNorm in a WGAN-GP critic, a data shape
+    the model cannot take) before any data is loaded. Without torch where the registrations declare their checks
+    (the DAG build, `build=False`); the models are built on the meta device where one does not, and with `build`,
+    which also fills in the model's z_dim.
     """
     if cfg.dataset not in DATASETS:
         raise ConfigError(f"dataset: unknown dataset {cfg.dataset!r}; valid names: {', '.join(sorted(DATASETS))}")
@@ -128,16 +130,19 @@ def resolve(cfg: TrainConfig, build: bool = True) -> TrainConfig:
     resolved = dataclasses.replace(cfg, model=model, checkpoint_steps=sorted(set(steps) | {cfg.steps}),
                                    dataset_options=spec.options() if cfg.dataset_options else {},
                                    hyperparameters=objective.hyperparameters())
-    if build:
-        import torch
+    model_config = resolved.model_config()
+    try:
+        declared = check_model(model_config)
+        objective.check_model(model_config)
+        if build or not declared or objective.needs_built_critic():
+            import torch
 
-        try:
-            # on the meta device: shapes and layers only, no memory and no initialisation (a 5M-parameter CIFAR
-            # model would otherwise cost a second at every DAG build)
+            # on the meta device: shapes and layers only, no memory and no initialisation
             with torch.device("meta"):
-                generator, critic = build_models(resolved.model_config())
+                generator, critic = build_models(model_config)
             objective.check_critic(critic)
-        except ValueError as err:
-            raise ConfigError(f"model {model!r}: {err}") from None
-        resolved.z_dim = generator.z_dim
+            if build:
+                resolved.z_dim = generator.z_dim
+    except ValueError as err:
+        raise ConfigError(f"model {model!r}: {err}") from None
     return resolved

@@ -9,6 +9,9 @@ Toy distributions are sampled on the fly. Image sets are held in memory as one f
 (N, C, H, W), so training can keep it on the device and draw batches by index. `prepare_dataset` writes both
 splits of an image set once into a tensor file (the DAG's `prepare_data` rule); every later job reads that file
 instead of decoding the raw files again.
+
+Registrations import without torch (the DAG reads names, kinds, shapes and options when it is built); torch is
+imported where data is decoded, sampled or loaded.
 """
 from __future__ import annotations
 
@@ -16,10 +19,12 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 KINDS = ("points", "images")
 SPLITS = ("train", "test")
@@ -73,6 +78,8 @@ class Dataset:
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """[-1, 1] floats -> uint8 [0, 255], rounding to nearest."""
+    import torch
+
     return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
@@ -181,6 +188,8 @@ def load_prepared(path: str | Path, split: str = "train", expect: DatasetSpec | 
     if not path.exists():
         raise DatasetNotFound(f"prepared dataset {path} not found; run the Snakemake rule prepare_data "
                               f"(or `python -m gan prepare`) first")
+    import torch
+
     payload = torch.load(path, map_location="cpu", weights_only=True)
     desc = payload["description"]
     spec = dataset_spec(desc["dataset"], **desc["options"])
@@ -226,6 +235,8 @@ class GaussianMixture(PointsSpec):
 
     @property
     def centers(self) -> torch.Tensor:
+        import torch
+
         return torch.tensor(self.raw_centers() / self.scale, dtype=torch.float32)
 
     @property
@@ -237,6 +248,8 @@ class GaussianMixture(PointsSpec):
         return len(self.raw_centers())
 
     def sampler(self):
+        import torch
+
         centers, std, scale = self.centers, self.raw_std, self.scale
 
         def sample(n: int, generator: torch.Generator) -> torch.Tensor:
@@ -286,6 +299,7 @@ class SwissRoll(PointsSpec):
     name: ClassVar[str] = "swissroll"
 
     def sampler(self):
+        import torch
         from sklearn.datasets import make_swiss_roll
 
         def sample(n: int, generator: torch.Generator) -> torch.Tensor:
@@ -334,6 +348,7 @@ def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
     """Bicubic, antialiased resize of uint8 (N, C, H, W); identity at the same size."""
     if images.shape[-1] == size and images.shape[-2] == size:
         return images
+    import torch
     import torch.nn.functional as F
 
     out = F.interpolate(images.float(), size=(size, size), mode="bicubic", antialias=True, align_corners=False)
@@ -359,6 +374,7 @@ class Digits(ImageSpec):
     classes: ClassVar[int] = 10
 
     def load_split(self, downloads, split, download):
+        import torch
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
 
@@ -411,6 +427,8 @@ class TorchvisionImages(ImageSpec):
         return sorted(p for p in (downloads / self.root_name).rglob("*") if p.is_file())
 
     def load_split(self, downloads, split, download):
+        import torch
+
         ds = self._torchvision(downloads, split, download)
         data = torch.as_tensor(np.asarray(ds.data))
         data = data.unsqueeze(1) if data.ndim == 3 else data.permute(0, 3, 1, 2)  # MNIST (N,H,W); CIFAR (N,H,W,C)
@@ -498,6 +516,7 @@ class ImageFolder(ImageSpec):
         return self._files()
 
     def load_split(self, downloads, split, download):
+        import torch
         from PIL import Image
 
         files = self._files()
@@ -550,6 +569,8 @@ class StackedDigits(ImageSpec):
         return self._source().prepare(downloads, download)
 
     def load_split(self, downloads, split, download):
+        import torch
+
         images, labels = self._source().load_split(downloads, split, download)
         n = self.stacks or len(images)
         rng = np.random.default_rng(self.seed + (split == "test"))
@@ -559,6 +580,8 @@ class StackedDigits(ImageSpec):
         return stacked.contiguous(), digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
 
     def channel_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        import torch
+
         return torch.stack([labels // 100, labels // 10 % 10, labels % 10], dim=1)
 
 

@@ -63,6 +63,25 @@ class RunFiles:
     def scores(self, step: int | str) -> Path:
         return self.dir / "scores" / f"{step_name(step)}.json"
 
+    @property
+    def sample_sheet(self) -> Path:
+        """Every checkpoint's picture of the run side by side (the sample job's page in the Snakemake report)."""
+        return self.dir / "samples" / "by_step.png"
+
+    @property
+    def samples_index(self) -> Path:
+        """The `sample` job's declared output: every checkpoint's samples and picture (gan.sampling.sample_run)."""
+        return self.dir / "samples" / "index.json"
+
+    @property
+    def scores_index(self) -> Path:
+        """The `score` job's declared output: every checkpoint's score file (gan.metrics.score_run)."""
+        return self.dir / "scores" / "index.json"
+
+    def progress(self, stage: str) -> Path:
+        """A per-run job's progress, kept only until it finishes (gan.progress)."""
+        return self.dir / stage / ".progress.json"
+
     def critic_grid(self, step: int | str) -> Path:
         """The critic's values over the plane at a checkpoint (toy data), for the critic figures."""
         return self.dir / "critic" / f"{step_name(step)}.npz"
@@ -155,6 +174,15 @@ class Layout:
     @property
     def provenance(self) -> str:
         return f"{self.root}/provenance.json"
+
+    @classmethod
+    def holding(cls, path: str | Path, kind: str) -> "Layout":
+        """The layout whose file of `kind` ("provenance", or an aggregate table's name) is `path`: rules infer the
+        results root from a declared input (as Snakemake's linter asks) instead of passing it as a fixed prefix."""
+        probe = cls(root="ROOT")
+        template = probe.provenance if kind == "provenance" else probe.aggregate(kind)
+        depth = len(Path(template).parts) - 1
+        return cls(root=str(Path(path).parents[depth - 1]))
 
     @property
     def mlflow_db(self) -> str:

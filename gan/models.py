@@ -1,34 +1,56 @@
 """Generators and critics. Shapes follow the data (channels, size); no training code lives here.
 
 Critics output one unbounded value per sample (a logit for GAN): no sigmoid in any model.
+
+A registration is a builder `fn(ModelConfig) -> (Generator, Critic)` (torch, imported in the builder) and, when
+the model can be validated without building it, a `check(ModelConfig)` that raises ValueError for every config the
+builder refuses (data shapes). Such a model's critic mixes the samples of a batch only where `critic_norm` asks
+for it (`critic_mixes_samples`), so the DAG validates it without torch; a model registered without a check is
+built on the meta device to validate it. The nn.Module classes the builders assemble live in gan.nets.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import torch
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
-MODELS: dict[str, Callable[["ModelConfig"], tuple[nn.Module, nn.Module]]] = {}
+    from .nets import Critic, Generator
+
+MODELS: dict[str, Callable[[ModelConfig], tuple[Generator, Critic]]] = {}
 #: the initialisation each registered model gets with init "default" (its architecture's own)
 MODEL_INITS: dict[str, str] = {}
+#: each model's check of a config without torch (None: only building the model validates it)
+MODEL_CHECKS: dict[str, Callable[[ModelConfig], None] | None] = {}
 CRITIC_NORMS = ("none", "layer", "batch")
+#: critic normalisations that mix the samples of a batch (BatchNorm; `_critic_norm` builds them)
+SAMPLE_MIXING_NORMS = ("batch",)
 #: weight initialisations (ModelConfig.init); "default" is the model's own (MODEL_INITS), see `initialise`
 INITS = ("default", "pytorch", "dcgan", "tflib")
 
 
-def register_model(name: str, init: str = "pytorch"):
-    """Register a builder `fn(ModelConfig) -> (Generator, Critic)`; `init` is what init "default" means for it."""
+def register_model(name: str, init: str = "pytorch", check: Callable[[ModelConfig], None] | None = None):
+    """Register a builder `fn(ModelConfig) -> (Generator, Critic)`; `init` is what init "default" means for it.
+
+    `check(cfg)` raises ValueError for every config the builder refuses, without torch; giving it also promises
+    that the critic mixes the samples of a batch only where `cfg.critic_norm` asks for it. Without it the model is
+    built (on the meta device) wherever a config is validated, the DAG build included.
+    """
     if init not in INITS or init == "default":
         raise ValueError(f"model {name!r}: default init must be one of {', '.join(INITS[1:])}, not {init!r}")
 
     def wrap(fn):
         MODELS[name] = fn
         MODEL_INITS[name] = init
+        MODEL_CHECKS[name] = check
         return fn
     return wrap
+
+
+def any_shape(cfg: ModelConfig) -> None:
+    """The check of a model that takes data of any shape (it flattens its input)."""
 
 
 @dataclass
@@ -48,31 +70,35 @@ class ModelConfig:
         return d
 
 
-class Generator(nn.Module):
-    def __init__(self, net: nn.Module, z_dim: int, out_shape: tuple[int, ...]):
-        super().__init__()
-        self.net, self.z_dim, self.out_shape = net, z_dim, tuple(out_shape)
+def check_model(cfg: ModelConfig) -> bool:
+    """Validate `cfg` without torch: the name, critic_norm, init and the model's own check.
 
-    def forward(self, z):
-        return self.net(z).view(z.shape[0], *self.out_shape)
-
-
-class Critic(nn.Module):
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x):
-        return self.net(x).view(x.shape[0])
-
-
-def build_models(cfg: ModelConfig) -> tuple[Generator, Critic]:
+    Returns whether that is the whole validation; False for a model registered without a check, which only
+    building it validates.
+    """
     if cfg.name not in MODELS:
         raise ValueError(f"unknown model {cfg.name!r}; valid names: {', '.join(sorted(MODELS))}")
     if cfg.critic_norm not in CRITIC_NORMS:
         raise ValueError(f"unknown critic_norm {cfg.critic_norm!r}; valid: {', '.join(CRITIC_NORMS)}")
     if cfg.init not in INITS:
         raise ValueError(f"unknown init {cfg.init!r}; valid: {', '.join(INITS)}")
+    check = MODEL_CHECKS.get(cfg.name)
+    if check is None:
+        return False
+    check(cfg)
+    return True
+
+
+def critic_mixes_samples(cfg: ModelConfig) -> bool:
+    """Whether the critic of `cfg` mixes the samples of a batch (BatchNorm), from its settings alone.
+
+    Conservative: critic_norm 'batch' counts even where the architecture has no layer to normalise (dcgan at 8x8).
+    """
+    return cfg.critic_norm in SAMPLE_MIXING_NORMS
+
+
+def build_models(cfg: ModelConfig) -> tuple[Generator, Critic]:
+    check_model(cfg)
     generator, critic = MODELS[cfg.name](cfg)
     init = resolved_init(cfg)
     for net in (generator, critic):
@@ -85,10 +111,6 @@ def resolved_init(cfg: ModelConfig) -> str:
     return MODEL_INITS.get(cfg.name, "pytorch") if cfg.init == "default" else cfg.init
 
 
-_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
-
-
-@torch.no_grad()
 def initialise(net: nn.Module, init: str) -> nn.Module:
     """Re-initialise the weights of `net` in place (uses the global torch RNG, so a run seed fixes it).
 
@@ -107,35 +129,42 @@ def initialise(net: nn.Module, init: str) -> nn.Module:
         raise ValueError(f"unknown init {init!r}; valid: {', '.join(INITS[1:])}")
     if init == "pytorch":
         return net
-    for m in net.modules():
-        if isinstance(m, (*_CONVS, nn.Linear)):
-            if init == "dcgan":
-                m.weight.normal_(0.0, 0.02)
-            else:
-                if isinstance(m, nn.Linear):
-                    std = math.sqrt(2.0 / (m.in_features + m.out_features))
+    import torch
+    from torch import nn
+
+    convs = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, (*convs, nn.Linear)):
+                if init == "dcgan":
+                    m.weight.normal_(0.0, 0.02)
                 else:
-                    k = math.prod(m.kernel_size)
-                    stride = math.prod(m.stride)
-                    fan_in, fan_out = m.in_channels * k, m.out_channels * k
-                    if m.transposed:
-                        fan_in /= stride
+                    if isinstance(m, nn.Linear):
+                        std = math.sqrt(2.0 / (m.in_features + m.out_features))
                     else:
-                        fan_out /= stride
-                    std = math.sqrt(4.0 / (fan_in + fan_out))
-                m.weight.uniform_(-std * math.sqrt(3), std * math.sqrt(3))
-            if m.bias is not None:
+                        k = math.prod(m.kernel_size)
+                        stride = math.prod(m.stride)
+                        fan_in, fan_out = m.in_channels * k, m.out_channels * k
+                        if m.transposed:
+                            fan_in /= stride
+                        else:
+                            fan_out /= stride
+                        std = math.sqrt(4.0 / (fan_in + fan_out))
+                    m.weight.uniform_(-std * math.sqrt(3), std * math.sqrt(3))
+                if m.bias is not None:
+                    m.bias.zero_()
+            elif isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
+                if init == "dcgan":
+                    m.weight.normal_(1.0, 0.02)
+                else:
+                    m.weight.fill_(1.0)
                 m.bias.zero_()
-        elif isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
-            if init == "dcgan":
-                m.weight.normal_(1.0, 0.02)
-            else:
-                m.weight.fill_(1.0)
-            m.bias.zero_()
     return net
 
 
 def _critic_norm(kind: str, features: int, shape: tuple[int, ...] | None = None) -> list[nn.Module]:
+    from torch import nn
+
     if kind == "none":
         return []
     if kind == "batch":
@@ -144,11 +173,18 @@ def _critic_norm(kind: str, features: int, shape: tuple[int, ...] | None = None)
     return [nn.LayerNorm([features] if shape is None else [features, *shape])]
 
 
-@register_model("toy")
-def toy_models(cfg: ModelConfig):
-    """WGAN-GP gan_toy.py: 3 hidden layers of 512 ReLU units in G and D, 2-D noise."""
+def _points(cfg: ModelConfig) -> None:
     if len(cfg.data_shape) != 1:
         raise ValueError(f"model 'toy' is for 2-D points, not data of shape {list(cfg.data_shape)}")
+
+
+@register_model("toy", check=_points)
+def toy_models(cfg: ModelConfig):
+    """WGAN-GP gan_toy.py: 3 hidden layers of 512 ReLU units in G and D, 2-D noise."""
+    from torch import nn
+
+    from .nets import Critic, Generator
+
     dim, width, z_dim = cfg.data_shape[0], cfg.width or 512, cfg.z_dim or 2
 
     def mlp(n_in, n_out, norm):
@@ -161,9 +197,13 @@ def toy_models(cfg: ModelConfig):
     return Generator(mlp(z_dim, dim, False), z_dim, cfg.data_shape), Critic(mlp(dim, 1, True))
 
 
-@register_model("mlp")
+@register_model("mlp", check=any_shape)
 def mlp_models(cfg: ModelConfig):
     """The image MLP of the GAN notes (seeds/003): G 256-512-1024-2048 with BatchNorm and Tanh; D 1024-512-256-1."""
+    from torch import nn
+
+    from .nets import Critic, Generator
+
     out = math.prod(cfg.data_shape)
     z_dim = cfg.z_dim or 128
     g = nn.Sequential(
@@ -192,15 +232,23 @@ def _dcgan_plan(size: int) -> tuple[int, int]:
     return size, stages
 
 
-@register_model("dcgan")
+def _square_images(cfg: ModelConfig) -> None:
+    if len(cfg.data_shape) != 3 or cfg.data_shape[1] != cfg.data_shape[2]:
+        raise ValueError(f"model 'dcgan' is for square images (C, H, W), not {list(cfg.data_shape)}")
+    _dcgan_plan(cfg.data_shape[1])
+
+
+@register_model("dcgan", check=_square_images)
 def dcgan_models(cfg: ModelConfig):
     """DCGAN-style conv G (transposed convs, BatchNorm, ReLU, Tanh) and critic (strided convs, LeakyReLU).
 
     The number of x2 stages follows the image size (28x28 and 32x32 alike); the critic's normalisation is
     'none', 'layer' (for WGAN-GP) or 'batch' (classic DCGAN discriminator).
     """
-    if len(cfg.data_shape) != 3 or cfg.data_shape[1] != cfg.data_shape[2]:
-        raise ValueError(f"model 'dcgan' is for square images (C, H, W), not {list(cfg.data_shape)}")
+    from torch import nn
+
+    from .nets import Critic, Generator
+
     channels, size = cfg.data_shape[0], cfg.data_shape[1]
     base, stages = _dcgan_plan(size)
     width, z_dim = cfg.width or 64, cfg.z_dim or 128
@@ -230,30 +278,17 @@ def dcgan_models(cfg: ModelConfig):
     return Generator(nn.Sequential(*g_layers), z_dim, cfg.data_shape), Critic(nn.Sequential(*d_layers))
 
 
-class _Crop(nn.Module):
-    """Keep the top-left `size` x `size` pixels (gan_mnist.py: `output[:, :, :7, :7]`)."""
-
-    def __init__(self, size: int):
-        super().__init__()
-        self.size = size
-
-    def forward(self, x):
-        return x[..., :self.size, :self.size]
-
-    def extra_repr(self) -> str:
-        return f"size={self.size}"
-
-
-def _reference_models(cfg: ModelConfig, name: str, size: int, dim: int, g_batchnorm: bool):
+def _reference_models(cfg: ModelConfig, size: int, dim: int, g_batchnorm: bool):
     """The DCGAN-like G and critic shared by improved_wgan_training's gan_mnist.py and gan_cifar.py.
 
     Critic: Conv(C->DIM, 5, s2)-LReLU(0.2)-Conv(DIM->2DIM, 5, s2)-[norm]-LReLU-Conv(2DIM->4DIM, 5, s2)-[norm]-LReLU-
     Linear(4*4*4DIM -> 1). Generator: Linear(z -> 4*4*4DIM)-[BN]-ReLU-Deconv(4DIM->2DIM, 5)-[BN]-ReLU-(crop to 7x7
     at 28x28)-Deconv(2DIM->DIM, 5)-[BN]-ReLU-Deconv(DIM->C, 5)-Tanh.
     """
-    if len(cfg.data_shape) != 3 or tuple(cfg.data_shape[1:]) != (size, size):
-        raise ValueError(f"model {name!r} is for {size}x{size} images (C, {size}, {size}), "
-                         f"not data of shape {list(cfg.data_shape)}")
+    from torch import nn
+
+    from .nets import Critic, Crop, Generator
+
     channels = cfg.data_shape[0]
     dim, z_dim = cfg.width or dim, cfg.z_dim or 128
 
@@ -270,7 +305,7 @@ def _reference_models(cfg: ModelConfig, name: str, size: int, dim: int, g_batchn
                                  nn.ReLU(), nn.Unflatten(1, (4 * dim, 4, 4)),
                                  deconv(4 * dim, 2 * dim), *g_norm(2 * dim), nn.ReLU()]
     if size == 28:
-        g_layers.append(_Crop(7))  # 8x8 -> 7x7, so that two more x2 stages give 28x28
+        g_layers.append(Crop(7))  # 8x8 -> 7x7, so that two more x2 stages give 28x28
     g_layers += [deconv(2 * dim, dim), *g_norm(dim), nn.ReLU(), deconv(dim, channels), nn.Tanh()]
 
     d_layers: list[nn.Module] = []
@@ -286,7 +321,15 @@ def _reference_models(cfg: ModelConfig, name: str, size: int, dim: int, g_batchn
     return Generator(nn.Sequential(*g_layers), z_dim, cfg.data_shape), Critic(nn.Sequential(*d_layers))
 
 
-@register_model("wgan-gp-mnist", init="tflib")
+def _reference_shape(name: str, size: int) -> Callable[[ModelConfig], None]:
+    def check(cfg: ModelConfig) -> None:
+        if len(cfg.data_shape) != 3 or tuple(cfg.data_shape[1:]) != (size, size):
+            raise ValueError(f"model {name!r} is for {size}x{size} images (C, {size}, {size}), "
+                             f"not data of shape {list(cfg.data_shape)}")
+    return check
+
+
+@register_model("wgan-gp-mnist", init="tflib", check=_reference_shape("wgan-gp-mnist", 28))
 def wgan_gp_mnist_models(cfg: ModelConfig):
     """improved_wgan_training gan_mnist.py (Gulrajani et al. 2017), DIM = 64, 28x28 images.
 
@@ -308,10 +351,10 @@ def wgan_gp_mnist_models(cfg: ModelConfig):
     with the batch's own statistics; (4) `width` overrides DIM and `z_dim` the 128 noise dimensions; any number of
     channels C (the reference has 1).
     """
-    return _reference_models(cfg, "wgan-gp-mnist", 28, 64, g_batchnorm=cfg.critic_norm == "batch")
+    return _reference_models(cfg, 28, 64, g_batchnorm=cfg.critic_norm == "batch")
 
 
-@register_model("wgan-gp-cifar", init="tflib")
+@register_model("wgan-gp-cifar", init="tflib", check=_reference_shape("wgan-gp-cifar", 32))
 def wgan_gp_cifar_models(cfg: ModelConfig):
     """improved_wgan_training gan_cifar.py (Gulrajani et al. 2017), DIM = 128 (its comment: "This overfits
     substantially; you're probably better off with 64"; width: 64 gives that), 32x32 images.
@@ -328,4 +371,4 @@ def wgan_gp_cifar_models(cfg: ModelConfig):
     at sampling time, where tflib normalises with the batch; (3) `width`/`z_dim` may override DIM / 128; any C.
     The output is tanh, as the reference's (data in [-1, 1] there too).
     """
-    return _reference_models(cfg, "wgan-gp-cifar", 32, 128, g_batchnorm=True)
+    return _reference_models(cfg, 32, 128, g_batchnorm=True)

@@ -8,15 +8,22 @@ D outputs a logit (GAN) or an unbounded critic value (WGAN). Arguments always go
 | `gan-minimax` | same                                                | log(1 - sigmoid(D(G(z))))  | -                   |
 | `wgan`        | mean D(G(z)) - mean D(x)                            | -mean D(G(z))              | clamp to [-c, c]    |
 | `wgan-gp`     | mean D(G(z)) - mean D(x) + lambda (|grad D(x^)|-1)^2 | -mean D(G(z))              | -                   |
+
+The registrations (names, hyper-parameters, their checks, what critics an objective refuses) import without
+torch, so the DAG validates a config without it; torch is imported where a loss is computed or a model checked.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
-import torch
-import torch.nn.functional as F
-from torch import nn
+from .models import critic_mixes_samples
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from .models import ModelConfig
 
 # --- the losses, as pure functions of critic outputs ---------------------------------------------------------
 
@@ -26,12 +33,18 @@ def gan_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor)
 
     binary_cross_entropy_with_logits is the stable form max(x, 0) - x*t + log(1 + exp(-|x|)).
     """
+    import torch
+    import torch.nn.functional as F
+
     return (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
             + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
 
 
 def gan_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     """Non-saturating generator loss: -log sigmoid(D(G(z))) (the paper's practical recommendation)."""
+    import torch
+    import torch.nn.functional as F
+
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
 
 
@@ -40,6 +53,8 @@ def minimax_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
 
     log(1 - sigmoid(x)) = -softplus(x), which stays finite for any logit.
     """
+    import torch.nn.functional as F
+
     return -F.softplus(fake_logits).mean()
 
 
@@ -58,6 +73,8 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) 
     x^ = eps x + (1 - eps) G(z) with eps ~ U[0, 1] drawn per sample; the norm runs over every non-batch
     dimension, whatever the data's shape; create_graph=True so the penalty is differentiated w.r.t. D's weights.
     """
+    import torch
+
     real, fake = real.float(), fake.float()
     eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
@@ -130,6 +147,9 @@ class Objective:
     name: ClassVar[str]
     #: the penalty differentiates through the critic's gradient; torch.compile cannot trace that double backward
     double_backward: ClassVar[bool] = False
+    #: the loss needs a critic that scores each sample on its own (a per-sample penalty): a critic that mixes the
+    #: samples of a batch (BatchNorm) is refused, from the model settings at DAG build and from the built critic
+    per_sample_critic: ClassVar[bool] = False
     optimizer: str = hyperparameter("adam", "optimiser of G and D: adam or rmsprop", _optimizer)
     lr: float = hyperparameter(2e-4, "learning rate of G and D", positive)
     betas: tuple[float, float] | None = hyperparameter((0.5, 0.999), "Adam's (beta1, beta2); adam only", _betas)
@@ -144,8 +164,33 @@ class Objective:
     def after_critic_step(self, critic: nn.Module) -> None:
         """Hook run after each critic optimiser step (weight clipping for WGAN)."""
 
+    def check_model(self, model: ModelConfig) -> None:
+        """Refuse model settings the objective is not defined for, without building the model (no torch)."""
+        if self.per_sample_critic and critic_mixes_samples(model):
+            raise ValueError(f"objective {self.name!r} cannot use a critic with BatchNorm (critic_norm "
+                             f"{model.critic_norm!r}); use critic_norm 'layer' or 'none'")
+
     def check_critic(self, critic: nn.Module) -> None:
-        """Refuse critic architectures the objective is not defined for."""
+        """Refuse critic architectures the objective is not defined for (the built critic).
+
+        An objective that overrides this has a check only a built critic can answer: the DAG then builds the models
+        (on the meta device) to run it (`needs_built_critic`).
+        """
+        if not self.per_sample_critic:
+            return
+        from torch import nn
+
+        # the penalty is per sample; BatchNorm mixes samples of a batch and makes it meaningless
+        for name, module in critic.named_modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                raise ValueError(
+                    f"objective {self.name!r} cannot use a critic with BatchNorm (layer {name!r}: "
+                    f"{type(module).__name__}); use critic_norm 'layer' or 'none'")
+
+    @classmethod
+    def needs_built_critic(cls) -> bool:
+        """Whether validating a model for this objective needs the built critic (torch), not only its settings."""
+        return cls.check_critic is not Objective.check_critic
 
     def critic_iterations(self, generator_step: int) -> int:
         """Critic updates before generator update number `generator_step` (0-based)."""
@@ -209,11 +254,13 @@ class WGAN(Objective):
     def generator_loss(self, fake_scores):
         return wasserstein_generator_loss(fake_scores)
 
-    @torch.no_grad()
     def after_critic_step(self, critic):
+        import torch
+
         # every parameter, norm-layer weights included, as in the reference code
-        for p in critic.parameters():
-            p.clamp_(-self.clip_value, self.clip_value)
+        with torch.no_grad():
+            for p in critic.parameters():
+                p.clamp_(-self.clip_value, self.clip_value)
 
 
 @register_objective
@@ -225,6 +272,7 @@ class WGANGP(Objective):
     """
     name: ClassVar[str] = "wgan-gp"
     double_backward: ClassVar[bool] = True
+    per_sample_critic: ClassVar[bool] = True
     lr: float = hyperparameter(1e-4, "learning rate of G and D", positive)
     betas: tuple[float, float] | None = hyperparameter((0.5, 0.9), "Adam's (beta1, beta2); adam only", _betas)
     n_critic: int = hyperparameter(5, "critic updates per generator update", positive)
@@ -239,14 +287,6 @@ class WGANGP(Objective):
 
     def generator_loss(self, fake_scores):
         return wasserstein_generator_loss(fake_scores)
-
-    def check_critic(self, critic):
-        # the penalty is per sample; BatchNorm mixes samples of a batch and makes it meaningless
-        for name, module in critic.named_modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                raise ValueError(
-                    f"objective 'wgan-gp' cannot use a critic with BatchNorm (layer {name!r}: "
-                    f"{type(module).__name__}); use critic_norm 'layer' or 'none'")
 
 
 def build_objective(name: str, **overrides) -> Objective:
@@ -315,10 +355,14 @@ def hyperparameter_fields() -> dict[str, dict[str, Any]]:
 
 
 def _adam(params, obj: Objective):
+    import torch
+
     return torch.optim.Adam(params, lr=obj.lr, betas=tuple(obj.betas))
 
 
 def _rmsprop(params, obj: Objective):
+    import torch
+
     return torch.optim.RMSprop(params, lr=obj.lr)  # no momentum, as in the WGAN paper
 
 

@@ -49,12 +49,14 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import torch
 
 from . import atomic
+
+if TYPE_CHECKING:  # torch is imported where a critic trains: the DAG reads this module's settings without it
+    import torch
 
 #: constraint name -> registered objective whose losses and hooks it uses
 CONSTRAINTS: dict[str, str] = {"clipping": "wgan", "penalty": "wgan-gp"}
@@ -112,6 +114,8 @@ class FixedGenerator:
 
     def __call__(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(real, fake, base): `base` is the real batch the noise was added to."""
+        import torch
+
         real = self.dataset.sample(n, self.generator)
         base = real if self.pairing == "same" else self.dataset.sample(n, self.generator)
         fake = base + self.noise_std * torch.randn(base.shape, generator=self.generator)
@@ -120,6 +124,8 @@ class FixedGenerator:
 
 def gradient_norms(critic: torch.nn.Module, x: torch.Tensor, chunk: int = 4096) -> np.ndarray:
     """||grad_x D(x)||_2 of every point (no graph kept)."""
+    import torch
+
     out = []
     for part in x.split(chunk):
         part = part.detach().clone().requires_grad_(True)
@@ -159,6 +165,8 @@ def train_optimal_critic(dataset: str, constraint: str, *, steps: int = DEFAULTS
     objective), "settings" (dict), "wall_clock_s". `progress(step, wasserstein)` is called every
     `progress_every` updates (logging only).
     """
+    import torch
+
     from .models import ModelConfig, build_models
     from .objectives import build_optimizer
 
@@ -212,6 +220,8 @@ def evaluate_critic(critic: torch.nn.Module, dataset: str, *, noise_std: float, 
                     n_w1: int = 2000, device: str | torch.device = "cpu") -> dict[str, Any]:
     """The value surface (``gan.critic_grid.critic_values``), scatter points, gradient-norm statistics and the
     exact W1 between real and noisy evaluation points (``n_w1`` of each, from disjoint real draws)."""
+    import torch
+
     from .critic_grid import critic_values
     from .metrics.toy import wasserstein1
 

@@ -1,6 +1,7 @@
 """Samples from a checkpoint: N of them, deterministic for a seed, batch by batch, into a compact file + a picture."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -103,3 +104,63 @@ def sample_checkpoint(run_dir: str | Path, step: int, n: int, seed: int, out: st
                 f"{run.config.get('objective_entry') or run.config['objective']} step {step}"
         save_picture(picture, kind, data, title=title)
     return {"status": "ok", "n": n}
+
+
+def save_sample_sheet(pictures: dict[int, str | Path], out: str | Path, title: str = "") -> None:
+    """The pictures of a run's checkpoints side by side, each titled with its step (at most 6 per row)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = sorted(pictures)
+    cols = min(len(steps), 6) or 1
+    rows = max(1, -(-len(steps) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.8 * rows + 0.4), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, step in zip(axes.flat, steps):
+        ax.imshow(plt.imread(pictures[step]), cmap="gray")
+        ax.set_title(f"step {step}", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    atomic.save_figure(fig, out, bbox_inches="tight", dpi=100)
+    plt.close(fig)
+
+
+def sample_run(run_dir: str | Path, steps: list[int], n: int, seed: int, index: str | Path | None = None,
+               batch_size: int = 1000, device: str = "auto", sheet: str | Path | None = None) -> dict:
+    """Every checkpoint of a run at `steps`: its samples and picture (the per-checkpoint files of CONTRACTS.md,
+    as :func:`sample_checkpoint` writes them), then the index listing them (the `sample` rule's declared output).
+
+    The retry of an interrupted call keeps the checkpoints it finished (gan.progress): each checkpoint's files are
+    reused when the checkpoint, the settings and the code are those they were made with. `sheet`: also every
+    checkpoint's picture side by side in one PNG (the run's page of the Snakemake report)."""
+    from .progress import StepProgress
+
+    files = RunFiles(run_dir)
+    start = time.time()
+    progress = StepProgress(files.progress("samples"), {"n": n, "eval_seed": seed, "batch_size": batch_size},
+                            inputs=[files.summary])
+    entries, reused = {}, []
+    for step in sorted(int(s) for s in steps):
+        # a checkpoint that does not exist (the run diverged before it) yields a "missing" file from the summary
+        source = files.checkpoint(step) if files.checkpoint(step).exists() else files.summary
+        made = [files.samples(step), files.picture(step)]
+        result = progress.reusable(step, source)
+        if result is None:
+            result = sample_checkpoint(run_dir, step, n, seed, made[0], made[1], batch_size=batch_size,
+                                       device=device)
+            progress.record(step, source, made, result)
+        else:
+            reused.append(step)
+        entries[str(step)] = {**result, "samples": str(made[0]), "picture": str(made[1])}
+    if sheet is not None:
+        summary = atomic.read_json(files.summary) if files.summary.exists() else {}
+        save_sample_sheet({int(k): v["picture"] for k, v in entries.items()}, sheet,
+                          title=f"{summary.get('dataset', '')} {summary.get('objective', '')} seed "
+                                f"{summary.get('seed', '')}".strip())
+    out = {"run_dir": str(run_dir), "n": n, "eval_seed": seed, "steps": entries, "reused_steps": reused,
+           "time_s": round(time.time() - start, 3)}
+    atomic.write_json(index if index is not None else files.samples_index, out)
+    progress.finish()
+    return out

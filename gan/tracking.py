@@ -3,17 +3,20 @@
 The files under results/ are the source of truth; training jobs never talk to MLflow. `sync` reads the files of
 every finished run (the ones with a summary.json) and adds whatever MLflow lacks:
 
-* idempotent: a second sync adds nothing (metric points are compared by (key, step), params by key, artifacts by
-  name and size); a run is found again by the tag ``gan_bench.key = "{dataset}/{objective}/seed{seed}"``;
+* idempotent: a second sync adds nothing (metric points and sample pictures are compared by (key, step), params
+  by key, artifacts by name and size); a run is found again by the tag
+  ``gan_bench.key = "{dataset}/{objective}/seed{seed}"``;
 * a store or server that is down costs no result: the sync fails with one line (TrackingError) and a later sync
   fills everything in from the files;
 * two syncs at once (the DAG's and a user's) take turns on one ``fcntl.flock`` under the results folder, so no run
   is created twice.
 
-Structure, as MLflow 3's UI expects it: one experiment per benchmark, tagged as a training experiment so it opens on
-its runs; one parent run (key "benchmark": tables, figures, provenance.json) with a child per (dataset, objective,
-seed) (MLflow's ``mlflow.parentRunId``); the code version in ``mlflow.source.git.commit``; metric points, run start
-and end at the training's own times, from summary.json and metrics.csv.
+Structure, as MLflow 3's UI expects it: one experiment per benchmark, tagged as a training experiment; one parent
+run (key "benchmark": tables, figures, provenance.json) with a child per (dataset, objective, seed) (MLflow's
+``mlflow.parentRunId``); the code version in ``mlflow.source.git.commit``; metric points, run start and end at the
+training's own times, from summary.json and metrics.csv; each checkpoint's sample picture as an image at its step
+(``log_image``: the step slider of the run's page). The sync reports the experiment's address in the UI
+(`ui_path`): MLflow 3.17's UI opens an experiment on its GenAI overview unless the address asks for training.
 
 Store: env MLFLOW_TRACKING_URI, else the configured URI, else ``sqlite:///<results>/mlflow.db`` with artifacts in
 ``<results>/mlartifacts``. MLflow records artifact locations as absolute paths: after moving results/, delete
@@ -30,6 +33,7 @@ import glob
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -44,9 +48,15 @@ BENCHMARK_KEY = "benchmark"
 DEFAULT_EXPERIMENT = "gan-bench"
 PARENT_TAG = "mlflow.parentRunId"
 GIT_TAG = "mlflow.source.git.commit"
-# the experiment type MLflow 3's UI reads (mlflow/server/js: ExperimentKind); without it an experiment with no
-# runs yet is guessed to be GenAI and opens on the (empty) GenAI overview instead of the training runs
+# MLflow's record of the experiment type (mlflow/server/js ExperimentKind): UIs without the sidebar's workflow switch
+# open a tagged experiment on its runs and ask no "which type?" question. MLflow 3.17's UI ignores it for the
+# landing tab: the switch decides (URL ?workflowType=, else the browser's last choice, default GenAI), hence UI_PATH.
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+UI_PATH = "#/experiments/{experiment_id}/runs?workflowType=machine_learning"  # runs tab, sidebar on training
+SAMPLES_IMAGE_KEY = "samples"  # log_image key of the checkpoints' sample pictures
+# log_image names its files images/{key}+step+{step}+timestamp+{ms}+{uuid}[+compressed].png|webp ("%" for "+" in
+# older MLflow); MLflow's UI reads the steps back from these names, and so does the sync to know what is logged
+_IMAGE_NAME = re.compile(r"(?P<key>.+?)[+%]step[+%](?P<step>-?\d+)[+%]timestamp[+%]-?\d+[+%][^+%]+[+%]compressed\.webp")
 _MAX_METRICS, _MAX_PARAMS_TAGS, _MAX_VALUE = 1000, 100, 6000  # MLflow's limits per log_batch / per value
 
 
@@ -121,7 +131,8 @@ def _start_seconds(summary: Mapping[str, Any], summary_path: Path) -> float:
 def read_run(run_dir: str | os.PathLike, results_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Everything MLflow should hold for one finished run, read from its files (identity from summary.json).
 
-    Returns {"key", "name", "start_ms", "end_ms", "tags", "params", "metrics": [Metric], "files": [(path, dir)]}.
+    Returns {"key", "name", "start_ms", "end_ms", "tags", "params", "metrics": [Metric], "files": [(path, dir)],
+    "pictures": [(step, path)]}.
     """
     from mlflow.entities import Metric
 
@@ -164,8 +175,9 @@ def read_run(run_dir: str | os.PathLike, results_dir: str | os.PathLike | None =
     missing, pictures = [], []
     for step in config.get("checkpoint_steps") or ():
         path = files.scores(int(step))
-        if files.picture(int(step)).exists():
-            pictures.append((files.picture(int(step)), "samples"))
+        # a step past steps_done has no checkpoint (diverged before it): its picture only says "no samples"
+        if int(step) <= steps_done and files.picture(int(step)).exists():
+            pictures.append((int(step), files.picture(int(step))))
         if not path.exists():
             continue
         score = read_json(path)
@@ -179,7 +191,7 @@ def read_run(run_dir: str | os.PathLike, results_dir: str | os.PathLike | None =
         tags["scores.missing"] = _cut("; ".join(missing))
     return {"key": run_key(dataset, objective, seed), "name": f"{dataset}-{objective}-seed{seed}",
             "start_ms": _ms(start), "end_ms": _ms(end), "tags": tags, "params": params, "metrics": metrics,
-            "files": pictures + [(files.summary, None)]}
+            "files": [(files.summary, None)], "pictures": pictures}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -274,6 +286,28 @@ def _upload(client, run_id: str, files: Iterable[tuple[Path, str | None]], alway
     return uploaded
 
 
+def _log_pictures(client, run_id: str, pictures: Iterable[tuple[int, Path]]) -> int:
+    """Log each (step, picture) whose step MLflow lacks as a step image; returns how many were logged.
+
+    A step counts as logged once its compressed copy exists (log_image writes it after the full-size one), so a
+    sync killed in between logs that step again rather than leave it without the copy the UI's slider shows."""
+    pictures = list(pictures)
+    if not pictures:
+        return 0
+    from PIL import Image
+
+    logged = {int(m["step"]) for f in client.list_artifacts(run_id, "images")
+              if (m := _IMAGE_NAME.fullmatch(Path(f.path).name)) and m["key"] == SAMPLES_IMAGE_KEY}
+    added = 0
+    for step, path in pictures:
+        if step in logged:
+            continue
+        with Image.open(path) as image:
+            client.log_image(run_id, image, key=SAMPLES_IMAGE_KEY, step=step, timestamp=_ms(path.stat().st_mtime))
+        added += 1
+    return added
+
+
 def _terminate(client, run, end_ms: int) -> None:
     if run.info.status != "FINISHED" or (run.info.end_time or 0) < end_ms:
         client.set_terminated(run.info.run_id, status="FINISHED", end_time=end_ms)
@@ -313,13 +347,15 @@ def sync(results_dir: str | os.PathLike = "results", tracking_uri: str | None = 
     children = [read_run(d, results_dir) for d in run_dirs]  # every file is read before MLflow is touched
     local = not uri.startswith(("http://", "https://", "databricks"))
     artifact_location = Path(layout.mlflow_artifacts).resolve().as_posix() if local else None
-    report = {"tracking_uri": uri, "experiment": experiment, "runs": len(children), "runs_created": 0,
-              "params_added": 0, "metric_points_added": 0, "artifacts_added": 0}
+    report = {"tracking_uri": uri, "experiment": experiment, "ui_path": None, "runs": len(children),
+              "runs_created": 0, "params_added": 0, "metric_points_added": 0, "images_added": 0,
+              "artifacts_added": 0}
     key = "(store)"
     with _sync_lock(layout), _short_http_retries(uri):
         try:
             client = MlflowClient(tracking_uri=uri)
             experiment_id = _experiment(client, experiment, artifact_location)
+            report["ui_path"] = UI_PATH.format(experiment_id=experiment_id)
             key = BENCHMARK_KEY
             start = min((c["start_ms"] for c in children), default=_ms(datetime.datetime.now().timestamp()))
             end = max((c["end_ms"] for c in children), default=start)
@@ -335,6 +371,7 @@ def sync(results_dir: str | os.PathLike = "results", tracking_uri: str | None = 
                 report["runs_created"] += created
                 report["params_added"] += n_params
                 report["metric_points_added"] += n_points
+                report["images_added"] += _log_pictures(client, run.info.run_id, child["pictures"])
                 report["artifacts_added"] += _upload(client, run.info.run_id, child["files"])
                 _terminate(client, run, child["end_ms"])
             key = BENCHMARK_KEY
@@ -372,5 +409,11 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"MLflow {report['tracking_uri']} experiment {report['experiment']!r}: {report['runs']} runs, "
-          f"{report['runs_created']} created, {report['metric_points_added']} metric points added")
+          f"{report['runs_created']} created, {report['metric_points_added']} metric points added, "
+          f"{report['images_added']} images added")
+    uri = report["tracking_uri"]
+    if uri.startswith(("http://", "https://")):
+        print(f"training runs: {uri.rstrip('/')}/{report['ui_path']}")
+    elif uri.startswith("sqlite:"):
+        print(f"training runs: `mlflow ui --backend-store-uri {uri}`, then http://127.0.0.1:5000/{report['ui_path']}")
     return 0

@@ -1,7 +1,8 @@
 """A throwaway `mlflow server` for tests: `with running_mlflow_server(tmp_path) as uri: ...`.
 
-The server listens on 127.0.0.1 at a free port, keeps its SQLite backend and artifacts under tmp_path,
-and is stopped (its whole process group, by the PID we started) when the block ends, pass or fail.
+The server listens on 127.0.0.1 at a free port, keeps its SQLite backend and artifacts (and basic-auth's user
+store, with `app_name="basic-auth"`) under tmp_path, and is stopped (its whole process group, by the PID we started)
+when the block ends, pass or fail.
 """
 from __future__ import annotations
 
@@ -34,8 +35,11 @@ def _healthy(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def running_mlflow_server(tmp_path: str | os.PathLike, startup_timeout_s: float = 120.0) -> Iterator[str]:
-    """Start `mlflow server`, wait until /health answers, yield its URI, stop it afterwards."""
+def running_mlflow_server(tmp_path: str | os.PathLike, startup_timeout_s: float = 300.0, app_name: str | None = None,
+                          env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start `mlflow server` (`--app-name app_name`, extra `env` for the server only), wait until /health answers,
+    yield its URI, stop it afterwards. The generous startup timeout: on 2 cores shared with a benchmark, startup
+    (more so basic-auth's) has taken over two minutes."""
     root = Path(tmp_path) / "mlflow-server"
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -44,7 +48,8 @@ def running_mlflow_server(tmp_path: str | os.PathLike, startup_timeout_s: float 
            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
            "--backend-store-uri", f"sqlite:///{(root / 'mlflow.db').resolve()}",
            "--artifacts-destination", str((root / "artifacts").resolve())]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    cmd += ["--app-name", app_name] if app_name else []
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}, **(env or {})}
     log_path = root / "server.log"
     with open(log_path, "wb") as log_file:
         # Own session: the server forks workers (uvicorn/gunicorn); killing the group stops them all.

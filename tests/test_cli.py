@@ -240,3 +240,34 @@ def test_bench_reports_both_feeds(tmp_path, capsys, objectives):
     assert all(r["it_per_s_handwritten"] > 0 for r in rows)
     assert row["vs_handwritten"] == pytest.approx(row["it_per_s_in-memory"] / row["it_per_s_handwritten"])
     assert "hand-written it/s" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_bench_times_evaluation_per_checkpoint_and_per_run_and_the_distance(tmp_path, capsys):
+    from inception_standin import build_standin
+
+    weights = build_standin(tmp_path / "inception-2015-12-05.pt")
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--parts", "eval,fd", "--inception-weights", str(weights), "--eval-n", "40",
+                 "--eval-checkpoints", "1", "--fd-n", "300", "--fd-dim", "512", "--device", "cpu",
+                 "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    ev, fd = report["eval"], report["fd"]
+    assert ev["s_per_checkpoint_per_checkpoint_jobs"] > 0 and ev["s_per_checkpoint_per_run_jobs"] > 0
+    # exact against clean-fid's own frechet_distance (N = 300 < d = 512: singular covariances)
+    assert fd["dim"] == 512 and fd["rel_diff"] < 1e-6 and fd["fd"] > 0
+    printed = capsys.readouterr().out
+    assert "per run" in printed and "clean-fid (scipy sqrtm)" in printed
+    assert main(["bench", "--parts", "eval"]) == 2  # no weights: one error line
+
+
+def test_bench_times_the_dry_run_of_a_config(tmp_path, capsys, monkeypatch):
+    """`bench --dag`: the DAG build's wall and CPU time, where it belongs (a report, not a timed test)."""
+    from workflow_helpers import copy_workflow
+
+    monkeypatch.chdir(copy_workflow(tmp_path / "work"))
+    out = tmp_path / "dag.json"
+    assert main(["bench", "--dag", "config/smoke.yaml", "--repeats", "1", "--json", str(out)]) == 0
+    row = json.loads(out.read_text())
+    assert row["jobs"] > 0 and row["wall_s"] > 0 and row["cpu_s"] > 0
+    assert f"{row['jobs']} jobs" in capsys.readouterr().out

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from workflow_helpers import copy_workflow, smoke_config, snakemake, write_config
+from workflow_helpers import complete_config, copy_workflow, smoke_config, snakemake, write_config
 
 EXTENSION = Path(__file__).parent / "extension"
 
@@ -28,7 +28,7 @@ def test_plugin_objective_dataset_and_metric_reach_the_tables_and_figures(tmp_pa
         figure1a={"enabled": False},
     )
     path = write_config(work, "extension.yaml", config)
-    snakemake(work, "--cores", "2", "--configfile", str(path.relative_to(work)))
+    snakemake(work, "--cores", "2", *complete_config(path.relative_to(work)))
     results = work / "results"
     scores = pd.read_csv(results / "tables/scores.csv")
     assert set(scores.objective) == {"gan", "lsgan"} and set(scores.dataset) == {"ring6"}

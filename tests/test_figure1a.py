@@ -8,7 +8,7 @@ import pytest
 from gan.layout import Layout
 from gan.optimal_critic import (GRAD_STATS, GRAD_WHERE, NPZ_KEYS, FixedGenerator, build_constraint,
                                 load_optimal_critic, optimal_critic_file)
-from workflow_helpers import SMOKE, copy_workflow, job_counts, snakemake
+from workflow_helpers import SMOKE, complete_config, copy_workflow, job_counts, snakemake
 
 # smaller than the smoke settings (config/smoke.yaml figure1a: width 256, 400 updates): a few seconds per critic
 FAST = dict(steps=300, batch_size=256, width=64, noise_std=1.0, seed=0, n_eval=1024, n_points=200, resolution=41)
@@ -129,10 +129,10 @@ def test_smoke_dag_lists_the_figure1a_stage(tmp_path):
     config = yaml.safe_load((work / "config" / "smoke.yaml").read_text())
     config["figure1a"]["enabled"] = False
     (work / "config" / "off.yaml").write_text(yaml.safe_dump(config))
-    counts = job_counts(snakemake(work, "--cores", "2", "--configfile", "config/off.yaml", "-n").stdout)
+    counts = job_counts(snakemake(work, "--cores", "2", *complete_config("config/off.yaml"), "-n").stdout)
     assert "optimal_critic" not in counts and "figure1a" not in counts, counts
     # a dataset that is not 2-D points is refused when the DAG is built, naming the key
     config["figure1a"].update(enabled=True, datasets=["digits"])
     (work / "config" / "bad.yaml").write_text(yaml.safe_dump(config))
-    proc = snakemake(work, "--cores", "2", "--configfile", "config/bad.yaml", "-n", check=False)
+    proc = snakemake(work, "--cores", "2", *complete_config("config/bad.yaml"), "-n", check=False)
     assert proc.returncode != 0 and "figure1a.datasets" in proc.stdout + proc.stderr

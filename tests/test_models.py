@@ -6,7 +6,8 @@ import torch
 import yaml
 
 from gan.config import ConfigError, TrainConfig, resolve
-from gan.models import MODELS, ModelConfig, build_models, resolved_init
+from gan.models import (CRITIC_NORMS, MODEL_CHECKS, MODEL_INITS, MODELS, ModelConfig, build_models, check_model,
+                        critic_mixes_samples, register_model, resolved_init)
 
 
 @pytest.mark.parametrize("name, shape", [("toy", (2,)), ("mlp", (1, 8, 8)), ("mlp", (3, 32, 32)),
@@ -39,6 +40,59 @@ def test_resolve_rejects_batchnorm_critic_for_wgan_gp():
         resolve(TrainConfig(dataset="cifar10", objective="wgan-gp", model="dcgan", critic_norm="batch"))
     # the same critic is fine for the non-saturating GAN
     assert resolve(TrainConfig(dataset="cifar10", objective="gan", model="dcgan", critic_norm="batch"))
+
+
+def _builds_and_runs(cfg: ModelConfig):
+    """The registered builder alone (no check), then a forward pass: the critic, or None where that fails."""
+    try:
+        g, d = MODELS[cfg.name](cfg)
+        fake = g(torch.randn(2, g.z_dim))
+        assert fake.shape == (2, *cfg.data_shape) and d(fake).shape == (2,)
+        return d
+    except Exception:  # whatever a builder does with a shape it was not written for
+        return None
+
+
+SHAPES = [(2,), (3,), (1, 8, 8), (1, 12, 12), (1, 16, 16), (1, 28, 28), (3, 32, 32), (1, 6, 6), (1, 28, 32)]
+
+
+@pytest.mark.parametrize("name", sorted(n for n, check in MODEL_CHECKS.items() if check is not None))
+def test_declared_checks_agree_with_the_builders(name):
+    """What the DAG validates without torch is what building says: a model's check accepts exactly the shapes its
+    builder makes a working G and critic for, and the critic has BatchNorm only where critic_norm asks for it."""
+    for shape in SHAPES:
+        for norm in CRITIC_NORMS:
+            cfg = ModelConfig(name=name, data_shape=shape, width=4, critic_norm=norm)
+            try:
+                check_model(cfg)
+                accepted = True
+            except ValueError:
+                accepted = False
+            critic = _builds_and_runs(cfg)
+            assert accepted == (critic is not None), (name, shape, norm)
+            if critic is not None and not critic_mixes_samples(cfg):
+                assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in critic.modules())
+
+
+def test_a_model_without_a_declared_check_is_built_to_validate_it():
+    """A plugin model that declares no check is built (on the meta device) even by the DAG's torch-free
+    validation, so a critic with BatchNorm it always has is still refused for WGAN-GP."""
+    @register_model("always-bn")
+    def always_bn(cfg):
+        from torch import nn
+
+        from gan.nets import Critic, Generator
+        return (Generator(nn.Linear(2, 2), 2, cfg.data_shape),
+                Critic(nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.Linear(8, 1))))
+
+    try:
+        cfg = TrainConfig(dataset="8gaussians", objective="wgan-gp", model="always-bn")
+        with pytest.raises(ConfigError, match="BatchNorm"):
+            resolve(cfg, build=False)
+        assert resolve(TrainConfig(dataset="8gaussians", objective="wgan", model="always-bn"), build=False)
+    finally:
+        for registry in (MODELS, MODEL_CHECKS, MODEL_INITS):
+            registry.pop("always-bn")
 
 
 def n_params(module: torch.nn.Module) -> int:

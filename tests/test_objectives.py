@@ -90,6 +90,28 @@ def test_wgan_gp_refuses_batchnorm_critic_naming_the_layer():
         build_objective("wgan-gp").check_critic(critic)
 
 
+def test_wgan_gp_refuses_a_batchnorm_critic_from_the_settings_alone():
+    """The DAG's torch-free check: critic_norm 'batch' is refused before any model is built."""
+    from gan.models import ModelConfig
+
+    with pytest.raises(ValueError, match="BatchNorm.*critic_norm 'batch'"):
+        build_objective("wgan-gp").check_model(ModelConfig("dcgan", (1, 28, 28), critic_norm="batch"))
+    build_objective("wgan-gp").check_model(ModelConfig("dcgan", (1, 28, 28), critic_norm="layer"))
+    build_objective("wgan").check_model(ModelConfig("dcgan", (1, 28, 28), critic_norm="batch"))
+
+
+def test_an_objective_with_its_own_critic_check_asks_for_a_built_critic():
+    """Only a check_critic of its own makes validation build the models (torch); the built-in objectives don't."""
+    assert not any(cls.needs_built_critic() for cls in OBJECTIVES.values())
+
+    class NoDropout(OBJECTIVES["wgan"]):
+        def check_critic(self, critic):
+            if any(isinstance(m, nn.Dropout) for m in critic.modules()):
+                raise ValueError("no dropout in the critic")
+
+    assert NoDropout.needs_built_critic()
+
+
 def test_defaults_follow_the_papers_and_are_overridable():
     assert {"gan", "gan-minimax", "wgan", "wgan-gp"} <= set(OBJECTIVES)
     wgan = build_objective("wgan")

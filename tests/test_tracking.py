@@ -1,5 +1,5 @@
 """MLflow mirror: the sync from files is MLflow's only writer. Idempotence, parent/children, training times,
-a dead server then a later sync, concurrent syncs, the CLI."""
+sample pictures per step, a dead server then a later sync, concurrent syncs, the CLI."""
 from __future__ import annotations
 
 import csv
@@ -7,6 +7,7 @@ import io as _io
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from gan.cli import main as cli_main  # noqa: E402
 from gan.layout import Layout  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from mlflow_server import free_port  # noqa: E402
+from mlflow_server import free_port, running_mlflow_server  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT = "gan-bench-test"
@@ -117,6 +118,19 @@ def by_key(client: MlflowClient) -> dict[str, list]:
     for run in experiment_runs(client):
         out.setdefault(run.data.tags[tracking.KEY_TAG], []).append(run)
     return out
+
+
+def image_steps(client: MlflowClient, run_id: str, key: str = "samples") -> list[int]:
+    """Steps of the images logged under `key`, as MLflow's UI finds them: one full-size PNG and one compressed WebP
+    per step, named images/{key}+step+{step}+timestamp+{ms}+{uuid}[+compressed]."""
+    full, small = [], []
+    for f in client.list_artifacts(run_id, "images"):
+        m = re.fullmatch(rf"{re.escape(key)}\+step\+(\d+)\+timestamp\+\d+\+[\w-]+(\+compressed)?\.(png|webp)",
+                         Path(f.path).name)
+        assert m, f.path
+        (small if m[2] else full).append(int(m[1]))
+    assert sorted(full) == sorted(small), (full, small)
+    return sorted(full)
 
 
 def histories(client: MlflowClient, run) -> dict[str, list[int]]:
@@ -215,7 +229,7 @@ def test_sync_mirrors_files_with_parent_children_and_training_times(results):
         assert {m.step: m.timestamp for m in points} == {
             m.step: round((end - WALL) * 1000 + m.value * 1000) for m in points}
         assert run.data.params["model.hidden"] == "64" and run.data.params["protocol.n_gen"] == "1000"
-        assert [f.path for f in client.list_artifacts(run.info.run_id, "samples")] == ["samples/step0000100.png"]
+        assert image_steps(client, run.info.run_id) == [100]  # the only picture make_run writes
 
 
 def test_second_sync_adds_nothing_and_a_new_run_is_added(results):
@@ -228,7 +242,8 @@ def test_second_sync_adds_nothing_and_a_new_run_is_added(results):
 
     again = tracking.sync(results, None, EXPERIMENT)
     assert (again["runs_created"], again["metric_points_added"], again["params_added"]) == (0, 0, 0)
-    assert again["artifacts_added"] == 0  # no benchmark files here; the runs' samples are already there
+    assert again["artifacts_added"] == 0  # no benchmark files here; the runs' summaries are already there
+    assert again["images_added"] == 0
     runs = experiment_runs(client)
     assert len(runs) == 3
     for run in runs:
@@ -239,6 +254,35 @@ def test_second_sync_adds_nothing_and_a_new_run_is_added(results):
     assert third["runs"] == 1 and third["runs_created"] == 1
     assert sorted(by_key(client)) == ["benchmark", "gaussians8/gan/seed1", "gaussians8/wgan-gp/seed0",
                                       "gaussians8/wgan/seed2"]
+
+
+def test_sample_pictures_are_images_by_step_logged_once(results):
+    make_run(results, objective="wgan-gp", seed=0)  # a picture at step 100 only
+    diverged = make_run(results, objective="wgan", seed=1)
+    summary = gio.read_json(diverged / "summary.json")
+    gio.write_json(diverged / "summary.json",
+                   {**summary, "status": "diverged", "steps_done": 150, "diverged_step": 150})
+    files = Layout(str(results)).run("gaussians8", "wgan", 1)
+    gio.write_bytes(files.picture(200), tiny_png())  # the "no samples" picture of a step it never reached
+    report = tracking.sync(results, None, EXPERIMENT)
+    assert report["images_added"] == 2
+    client = MlflowClient(uri_of(results))
+    runs = {k: v[0] for k, v in by_key(client).items()}
+    ids = {key: runs[key].info.run_id for key in ("gaussians8/wgan-gp/seed0", "gaussians8/wgan/seed1")}
+    assert image_steps(client, ids["gaussians8/wgan-gp/seed0"]) == [100]
+    assert image_steps(client, ids["gaussians8/wgan/seed1"]) == [100]
+    assert all(runs[key].data.tags.get("mlflow.loggedImages") == "True" for key in ids)  # the UI's image section
+    experiment_id = runs["benchmark"].info.experiment_id
+    assert report["ui_path"] == f"#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
+    assert tracking.sync(results, None, EXPERIMENT)["images_added"] == 0  # a second sync logs none again
+    assert image_steps(client, ids["gaussians8/wgan-gp/seed0"]) == [100]
+    # a picture that appears later (its sample job ran after the sync) is added alone
+    gio.write_bytes(Layout(str(results)).run("gaussians8", "wgan-gp", 0).picture(200), tiny_png())
+    assert tracking.sync(results, None, EXPERIMENT)["images_added"] == 1
+    assert image_steps(client, ids["gaussians8/wgan-gp/seed0"]) == [100, 200]
+    assert image_steps(client, ids["gaussians8/wgan/seed1"]) == [100]
+    assert not any(f.path == "samples" for rid in ids.values() for f in client.list_artifacts(rid))
 
 
 def test_changed_param_value_does_not_crash(results, caplog):
@@ -280,7 +324,11 @@ def test_cli(results, capsys):
     gio.write_json(results / "provenance.json", {"config": {"experiment": EXPERIMENT}})
     for _ in range(2):
         assert cli_main(["mlflow-sync", "--results-dir", str(results)]) == 0  # experiment from provenance.json
-    assert "0 metric points added" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "0 metric points added" in out
+    # where the UI shows the training runs (MLflow 3.17 opens a bare experiment address on its GenAI overview)
+    experiment_id = MlflowClient(uri_of(results)).get_experiment_by_name(EXPERIMENT).experiment_id
+    assert f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs?workflowType=machine_learning" in out
     client = MlflowClient(uri_of(results))
     assert {k: len(v) for k, v in by_key(client).items()} == {"benchmark": 1, "gaussians8/wgan-gp/seed0": 1}
     assert cli_main(["mlflow-sync", "--results-dir", str(results / "nope")]) == 2
@@ -289,6 +337,32 @@ def test_cli(results, capsys):
     assert cli_main(["mlflow-sync", "--results-dir", str(results), "--tracking-uri", dead]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: MLflow sync to") and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow  # a real server
+def test_sync_to_a_basic_auth_server_with_credentials_from_env(results, tmp_path, monkeypatch):
+    """README's shared server, `mlflow server --app-name basic-auth`: MLflow's client reads the credentials from
+    MLFLOW_TRACKING_USERNAME/PASSWORD, for the REST calls and the proxied artifact uploads alike."""
+    pytest.importorskip("flask_wtf", reason="the basic-auth app needs mlflow[auth]")
+    password = "long-enough-test-password"
+    auth_ini = tmp_path / "auth.ini"  # README's: users in a file beside the server, credential checks cached
+    auth_ini.write_text(f"[mlflow]\ndefault_permission = READ\ndatabase_uri = sqlite:///{tmp_path}/basic_auth.db\n"
+                        "admin_username = admin\nauth_cache_ttl_seconds = 300\n")
+    server_env = {"MLFLOW_AUTH_CONFIG_PATH": str(auth_ini), "MLFLOW_AUTH_ADMIN_PASSWORD": password,
+                  "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-only-secret"}
+    make_run(results)
+    with running_mlflow_server(tmp_path, app_name="basic-auth", env=server_env) as uri:
+        with pytest.raises(tracking.TrackingError, match="result files untouched"):  # no credentials: refused
+            tracking.sync(results, uri, EXPERIMENT)
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password)
+        report = tracking.sync(results, uri, EXPERIMENT)
+        assert (report["runs_created"], report["images_added"], report["artifacts_added"]) == (2, 1, 1)
+        again = tracking.sync(results, uri, EXPERIMENT)
+        assert (again["runs_created"], again["metric_points_added"], again["images_added"]) == (0, 0, 0)
+        client = MlflowClient(uri)
+        (run,) = by_key(client)["gaussians8/wgan-gp/seed0"]
+        assert image_steps(client, run.info.run_id) == [100]
 
 
 # ---- concurrent syncs --------------------------------------------------------------------------------

@@ -6,9 +6,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 
-from workflow_helpers import SMOKE, copy_workflow, job_counts, smoke_config, snakemake, write_config
+from workflow_helpers import SMOKE, complete_config, copy_workflow, job_counts, smoke_config, snakemake, write_config
 
 
 def _expected_rows():
@@ -84,19 +85,22 @@ def test_rerun_does_nothing_and_a_new_seed_adds_only_its_jobs(smoke_run):
     again = snakemake(smoke_run, "-n", *SMOKE)
     assert "Nothing to be done" in again.stdout + again.stderr
     path = write_config(smoke_run, "smoke_3seeds.yaml", smoke_config(seeds=[0, 1, 2]))
-    plan = job_counts(snakemake(smoke_run, "-n", "--cores", "2", "--configfile", str(path)).stdout)
+    plan = job_counts(snakemake(smoke_run, "-n", "--cores", "2", *complete_config(path)).stdout)
     config = smoke_config()
     assert plan["train"] == len(config["datasets"]) * len(config["objectives"])  # seed 2 only
-    assert plan["sample"] == plan["score"] == 2 * plan["train"]
+    assert plan["sample"] == plan["score"] == plan["train"]  # one evaluation job of each per run
     for rule in ("prepare_data", "reference", "train_classifier"):
         assert rule not in plan  # shared per-dataset work is reused
 
 
 @pytest.mark.slow
 def test_report_builds(smoke_run):
-    snakemake(smoke_run, "--configfile", "config/smoke.yaml", "--report", "results/report.html")
+    snakemake(smoke_run, *complete_config("config/smoke.yaml"), "--report", "results/report.html")
     html = (smoke_run / "results/report.html").read_text(errors="replace")
     assert "convergence_steps" in html and "final_scores" in html
+    # the workflow's description and every run's samples by checkpoint (a page per run)
+    assert "real-vs-real floor" in html and "Samples of every run" in html
+    assert html.count("by_step.png") >= len(smoke_config()["objectives"]) * len(smoke_config()["seeds"]) * 2
 
 
 BAD_CONFIGS = [
@@ -117,6 +121,27 @@ def bad_config_dir(tmp_path_factory):
     return copy_workflow(tmp_path_factory.mktemp("badconfig"))
 
 
+def test_snakemake_lint_is_clean(bad_config_dir):
+    """`snakemake --lint`, as the Snakemake workflow catalog runs it: a conda environment on every rule, no
+    hard-coded path prefixes in params, log files everywhere."""
+    proc = snakemake(bad_config_dir, "--lint", check=False)
+    assert proc.returncode == 0 and "in a good condition" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+def test_configfile_overlays_merge_and_config_overrides_are_typed(bad_config_dir):
+    """As Snakemake documents: --configfile and --config merge into the paper config; a complete config of its
+    own given without --replace-workflow-config fails, saying so."""
+    paper = yaml.safe_load((bad_config_dir / "config/config.yaml").read_text())
+    per_seed = len(paper["datasets"]) * len(paper["objectives"])
+    overlay = write_config(bad_config_dir, "overlay.yaml", {"seeds": [3]})
+    plan = job_counts(snakemake(bad_config_dir, "-n", "--configfile", str(overlay)).stdout)
+    assert plan["train"] == per_seed
+    plan = job_counts(snakemake(bad_config_dir, "-n", "--config", "seeds=[0, 1]", "scoring={eval_seed: 7}").stdout)
+    assert plan["train"] == 2 * per_seed
+    proc = snakemake(bad_config_dir, "-n", "--configfile", "config/smoke.yaml", check=False)
+    assert proc.returncode != 0 and "needs --replace-workflow-config" in proc.stdout + proc.stderr
+
+
 @pytest.mark.parametrize("change, message", BAD_CONFIGS, ids=[m for _, m in BAD_CONFIGS])
 def test_bad_config_fails_at_dag_build_naming_the_key(bad_config_dir, change, message):
     config = smoke_config()
@@ -124,7 +149,7 @@ def test_bad_config_fails_at_dag_build_naming_the_key(bad_config_dir, change, me
         config["datasets"] = change["datasets"]
     config.update({k: v for k, v in change.items() if k != "datasets"})
     path = write_config(bad_config_dir, "bad.yaml", config)
-    proc = snakemake(bad_config_dir, "-n", "--cores", "1", "--configfile", str(path), check=False, timeout=300)
+    proc = snakemake(bad_config_dir, "-n", "--cores", "1", *complete_config(path), check=False, timeout=300)
     assert proc.returncode != 0
     assert message in proc.stdout + proc.stderr
     assert not (bad_config_dir / "results").exists()  # nothing ran

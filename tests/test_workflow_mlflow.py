@@ -3,7 +3,8 @@
 MLflow has one writer, the `mlflow_sync` rule at the end of the DAG (training jobs never talk to MLflow):
 
 1. a real `mlflow server`: one parent run for the benchmark with a child per (dataset, objective, seed), params,
-   every metrics.csv point at its training time, scores, status, samples and the benchmark's tables and figures;
+   every metrics.csv point at its training time, scores, status, each checkpoint's sample picture as an image at its
+   step, and the benchmark's tables and figures;
    a user's `python -m gan mlflow-sync` afterwards adds nothing;
 2. the server down during the whole DAG: every result file is still produced and only `mlflow_sync` fails;
    with the server back, the same command reruns only `mlflow_sync` and fills MLflow in, and forcing the sync
@@ -29,7 +30,7 @@ from mlflow import MlflowClient  # noqa: E402
 from mlflow.entities import ViewType  # noqa: E402
 
 from mlflow_server import free_port, running_mlflow_server  # noqa: E402
-from workflow_helpers import copy_workflow, job_counts, smoke_config, snakemake, write_config  # noqa: E402
+from workflow_helpers import complete_config, copy_workflow, job_counts, smoke_config, snakemake, write_config  # noqa: E402
 
 DATASET = "8gaussians"
 KEY_TAG = "gan_bench.key"
@@ -58,7 +59,7 @@ def small_config(objectives, seeds=(0,), steps=60, checkpoints=(30, 60), resume_
 def setup_workdir(tmp_path: Path, config: dict) -> tuple[Path, tuple[str, ...]]:
     workdir = copy_workflow(tmp_path / "wf")
     path = write_config(workdir, "mlflow_test.yaml", config)
-    return workdir, ("--cores", "2", "--configfile", str(path))
+    return workdir, ("--cores", "2", *complete_config(path))
 
 
 def run_dirs(workdir: Path, config: dict) -> dict[str, Path]:
@@ -137,6 +138,11 @@ class Mirror:
     def artifact_names(self, run_id: str, path: str) -> set[str]:
         return {Path(f.path).name for f in self.client.list_artifacts(run_id, path) if not f.is_dir}
 
+    def image_steps(self, run_id: str, key: str = "samples") -> list[int]:
+        """Steps of log_image's full-size pictures (images/{key}+step+{step}+timestamp+...png), as the UI reads them."""
+        pattern = rf"{re.escape(key)}\+step\+(\d+)\+.*\.png"  # the compressed copy is a .webp
+        return sorted(int(m[1]) for n in self.artifact_names(run_id, "images") if (m := re.fullmatch(pattern, n)))
+
 
 def assert_no_duplicate_steps(mirror: Mirror, run) -> None:
     for key in run.data.metrics:
@@ -192,8 +198,8 @@ def assert_run_matches_files(mirror: Mirror, run, run_dir: Path) -> None:
         assert sorted(points) == config["checkpoint_steps"]
     assert_series_mirrored(mirror, run.info.run_id, scores)
     assert_no_duplicate_steps(mirror, run)
-    # the sample grids of every checkpoint
-    assert mirror.artifact_names(run.info.run_id, "samples") == {p.name for p in (run_dir / "samples").glob("*.png")}
+    # the sample picture of every checkpoint, once, at its step
+    assert mirror.image_steps(run.info.run_id) == config["checkpoint_steps"]
 
 
 def assert_benchmark_artifacts(mirror: Mirror, runs: dict[str, list], results: Path) -> None:
@@ -264,6 +270,7 @@ def test_dag_mirrors_every_run_to_a_real_mlflow_server(tmp_path):
         # the sync wrote every point: training jobs never talk to MLflow
         synced = json.loads((workdir / "results/mlflow/synced.json").read_text())
         assert synced["tracking_uri"] == uri and synced["runs"] == len(dirs)
+        assert synced["ui_path"] == f"#/experiments/{mirror.experiment_id}/runs?workflowType=machine_learning"
         assert synced["metric_points_added"] >= n_points  # + the summary/* points
         before = mirror.history_lengths()
 
@@ -271,7 +278,7 @@ def test_dag_mirrors_every_run_to_a_real_mlflow_server(tmp_path):
         proc = subprocess.run([sys.executable, "-m", "gan", "mlflow-sync"], cwd=workdir, capture_output=True,
                               text=True, timeout=TIMEOUT, env={**os.environ, **env})
         assert proc.returncode == 0, proc.stderr[-4000:]
-        assert "0 created, 0 metric points added" in proc.stdout, proc.stdout
+        assert "0 created, 0 metric points added, 0 images added" in proc.stdout, proc.stdout
         assert {k: len(v) for k, v in mirror.runs_by_key().items()} == {k: len(v) for k, v in runs.items()}
         assert mirror.history_lengths() == before
     # nothing was written to an embedded store on the side

@@ -11,7 +11,15 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ("Snakefile", "config", "workflow", "profiles")
-SMOKE = ("--cores", "2", "--configfile", "config/smoke.yaml")  # the README demo command's arguments
+
+
+def complete_config(path) -> tuple[str, ...]:
+    """A config of its own, as the README passes one: it replaces config/config.yaml instead of being merged into
+    it (Snakemake's --replace-workflow-config); an overlay is passed with --configfile alone."""
+    return ("--configfile", str(path), "--replace-workflow-config")
+
+
+SMOKE = ("--cores", "2", *complete_config("config/smoke.yaml"))  # the README demo command's arguments
 
 
 def copy_workflow(dst: Path) -> Path:

@@ -10,7 +10,8 @@ Two registries keep a new metric or feature space to one decorated definition:
 
 Entry points (what the Snakemake scripts and `python -m gan` call):
 - `compute_reference(...)`: real-data statistics, once per dataset, split, extractor, mode, n and seed.
-- `score_samples(...)`: a samples npz + a reference -> the scores JSON.
+- `score_samples(...)`: a samples npz + a reference -> the scores JSON; `Scorer`: a reference and its extractor
+  loaded once for many sample files; `score_checkpoint(...)`: one checkpoint against several feature spaces.
 - `gan.metrics.fid.fetch_inception(dest)`, `gan.metrics.classifier.train_classifier(...)`.
 """
 from __future__ import annotations
@@ -297,82 +298,112 @@ def _protocol(ref_meta: dict, n_gen: int | None, seed: int, reference_path: Path
     return protocol
 
 
-def score_samples(samples_npz: str | Path, reference_path: str | Path, out_json: str | Path | None = None, *,
-                  weights_path: str | Path | None = None, device: str = "auto", batch_size: int = 64,
-                  num_workers: int = 0, seed: int = 0, metrics: list[str] | None = None,
-                  options: dict | None = None, dataset: str | None = None, objective: str | None = None,
-                  run_seed: int | None = None, step: int | None = None) -> dict:
-    """Score one samples npz against a reference; write (atomically) and return the scores JSON of CONTRACTS.md.
+class Scorer:
+    """One reference and its feature extractor, loaded once, to score many sample files against it (a run's
+    checkpoints, a floor's repeats). Nothing is loaded until a file with samples arrives: a run whose samples are
+    all missing (diverged) never loads a network.
 
-    - Samples with status "missing" (a diverged run) give status "missing", their reason, and no metric values.
-    - Otherwise every registered metric that applies to the reference's extractor is computed (or only `metrics`).
-    - `seed` seeds everything random in the metrics (KID subsets, W1 subsampling) and is recorded with n_gen,
-      n_real, split, mode and extractor in "protocol". `options` are metric options (e.g. {"w1_max_points": 3000});
-      the values used are recorded in protocol["metric_options"].
-    - `weights_path`: the extractor's weights; default: the path recorded in the reference (Inception: the
-      project's `resources/inception-2015-12-05.pt`). Its sha256 must match the reference's (same network).
+    `weights_path`: the extractor's weights; default: the path recorded in the reference (Inception: the
+    project's `resources/inception-2015-12-05.pt`). Its sha256 must match the reference's (same network).
+    `metrics`: only these registered metrics (default: every one that applies to the reference's extractor).
     """
-    samples_npz = Path(samples_npz)
-    reference_path = Path(reference_path)
-    start = time.time()
-    with np.load(samples_npz, allow_pickle=False) as npz:
-        content = {k: npz[k] for k in npz.files}
-    status = str(content.get("status", "ok"))
-    reason = str(content.get("reason", "")) or None
-    ref_meta = _reference_meta(reference_path)
-    ids = _run_ids(content, dataset, objective, run_seed, step)
-    samples = content.get("samples")
 
-    if status == "ok" and samples is not None and samples.dtype.kind == "f" and not np.isfinite(samples).all():
-        status, reason = "missing", "samples contain non-finite values"
-    if status != "ok":
-        protocol = {**_protocol(ref_meta, None, seed, reference_path), "samples_eval_seed": _npz_scalar(content, "seed")}
-        result = {**ids, "status": "missing", "reason": reason or f"samples status {status!r}",
-                  "kind": ref_meta.get("kind"), "metrics": {},
-                  "protocol": protocol}
+    def __init__(self, reference_path: str | Path, *, weights_path: str | Path | None = None, device: str = "auto",
+                 batch_size: int = 64, num_workers: int = 0, metrics: list[str] | None = None):
+        self.reference_path = Path(reference_path)
+        self.weights_path = weights_path
+        self.selected = _select_metrics(metrics)
+        self.explicit = bool(metrics)
+        self._extractor_args = (weights_path, device, batch_size, num_workers)
+        self._loaded: tuple[Reference, Any, dict] | None = None
+
+    def _load(self) -> tuple[Reference, Any, dict]:
+        if self._loaded is None:
+            reference = load_reference(self.reference_path)
+            meta = reference.meta
+            weights_path, device, batch_size, num_workers = self._extractor_args
+            ext = build_extractor(meta["extractor"], meta["mode"], weights_path or meta.get("weights_path"), device,
+                                  batch_size, num_workers)
+            described = ext.describe()
+            if meta.get("weights_sha256") and described.get("weights_sha256") != meta["weights_sha256"]:
+                raise ValueError(f"weights {described.get('weights_path')} (sha256 {described.get('weights_sha256')})"
+                                 f" are not those the reference {self.reference_path} was computed with "
+                                 f"({meta.get('weights_path')}, sha256 {meta['weights_sha256']})")
+            self._loaded = (reference, ext, described)
+        return self._loaded
+
+    def score(self, samples_npz: str | Path, out_json: str | Path | None = None, *, seed: int = 0,
+              options: dict | None = None, dataset: str | None = None, objective: str | None = None,
+              run_seed: int | None = None, step: int | None = None) -> dict:
+        """Score one samples npz; write (atomically, when `out_json`) and return the scores JSON of CONTRACTS.md.
+
+        - Samples with status "missing" (a diverged run) give status "missing", their reason, and no metric values.
+        - `seed` seeds everything random in the metrics (KID subsets, W1 subsampling) and is recorded with n_gen,
+          n_real, split, mode and extractor in "protocol". `options` are metric options (e.g.
+          {"w1_max_points": 3000}); the values used are recorded in protocol["metric_options"].
+        """
+        samples_npz = Path(samples_npz)
+        start = time.time()
+        with np.load(samples_npz, allow_pickle=False) as npz:
+            content = {k: npz[k] for k in npz.files}
+        status = str(content.get("status", "ok"))
+        reason = str(content.get("reason", "")) or None
+        ids = _run_ids(content, dataset, objective, run_seed, step)
+        samples = content.get("samples")
+
+        if status == "ok" and samples is not None and samples.dtype.kind == "f" and not np.isfinite(samples).all():
+            status, reason = "missing", "samples contain non-finite values"
+        if status != "ok":
+            ref_meta = self._loaded[0].meta if self._loaded else _reference_meta(self.reference_path)
+            protocol = {**_protocol(ref_meta, None, seed, self.reference_path),
+                        "samples_eval_seed": _npz_scalar(content, "seed")}
+            result = {**ids, "status": "missing", "reason": reason or f"samples status {status!r}",
+                      "kind": ref_meta.get("kind"), "metrics": {}, "protocol": protocol}
+            if out_json is not None:
+                atomic.write_json(out_json, result)
+            return result
+
+        reference, ext, described = self._load()
+        meta = reference.meta
+        kind = str(content.get("kind", meta["kind"]))
+        if kind != meta["kind"]:
+            raise ValueError(f"{samples_npz} holds {kind}, reference {self.reference_path} was built on "
+                             f"{meta['kind']}")
+        if meta["kind"] == "images" and list(samples.shape[1:]) != list(meta["shape"]):
+            raise ValueError(f"{samples_npz}: images of shape {tuple(samples.shape[1:])}, reference "
+                             f"{self.reference_path} ({meta['dataset']}) has {tuple(meta['shape'])}")
+        if meta["kind"] == "images" and samples.dtype != np.uint8:
+            raise ValueError(f"{samples_npz}: images must be uint8 (N, C, H, W), got {samples.dtype}")
+        if len(samples) < 2:
+            raise ValueError(f"{samples_npz}: {len(samples)} samples; at least 2 are needed")
+
+        feats, extras = ext.features(samples)
+        ctx = ScoreContext(features=feats, reference=reference, seed=seed, extras=extras, options=dict(options or {}))
+        values: dict[str, float] = {}
+        for metric in self.selected:
+            if metric.is_applicable(ctx):
+                values.update(metric.fn(ctx))
+            elif self.explicit:
+                raise ValueError(f"metric {metric.name!r} does not apply to extractor {reference.extractor!r} / "
+                                 f"dataset {meta['dataset']!r}")
+        protocol = _protocol(meta, int(len(samples)), seed, self.reference_path)
+        protocol["samples_eval_seed"] = _npz_scalar(content, "seed")
+        if ctx.used_options:
+            protocol["metric_options"] = ctx.used_options
+        result = {**ids, "status": "ok", "reason": None, "kind": meta["kind"], "metrics": values,
+                  "protocol": protocol, "device": described.get("device"), "time_s": round(time.time() - start, 3)}
         if out_json is not None:
             atomic.write_json(out_json, result)
         return result
 
-    reference = load_reference(reference_path)
-    meta = reference.meta
-    kind = str(content.get("kind", meta["kind"]))
-    if kind != meta["kind"]:
-        raise ValueError(f"{samples_npz} holds {kind}, reference {reference_path} was built on {meta['kind']}")
-    if meta["kind"] == "images" and list(samples.shape[1:]) != list(meta["shape"]):
-        raise ValueError(f"{samples_npz}: images of shape {tuple(samples.shape[1:])}, reference {reference_path} "
-                         f"({meta['dataset']}) has {tuple(meta['shape'])}")
-    if meta["kind"] == "images" and samples.dtype != np.uint8:
-        raise ValueError(f"{samples_npz}: images must be uint8 (N, C, H, W), got {samples.dtype}")
-    if len(samples) < 2:
-        raise ValueError(f"{samples_npz}: {len(samples)} samples; at least 2 are needed")
 
-    selected = _select_metrics(metrics)
-    weights = weights_path or meta.get("weights_path")
-    ext = build_extractor(meta["extractor"], meta["mode"], weights, device, batch_size, num_workers)
-    described = ext.describe()
-    if meta.get("weights_sha256") and described.get("weights_sha256") != meta["weights_sha256"]:
-        raise ValueError(f"weights {described.get('weights_path')} (sha256 {described.get('weights_sha256')}) are "
-                         f"not those the reference {reference_path} was computed with ({meta.get('weights_path')}, "
-                         f"sha256 {meta['weights_sha256']})")
-    feats, extras = ext.features(samples)
-    ctx = ScoreContext(features=feats, reference=reference, seed=seed, extras=extras, options=dict(options or {}))
-    values: dict[str, float] = {}
-    for metric in selected:
-        if metric.is_applicable(ctx):
-            values.update(metric.fn(ctx))
-        elif metrics:
-            raise ValueError(f"metric {metric.name!r} does not apply to extractor {reference.extractor!r} / "
-                             f"dataset {meta['dataset']!r}")
-    protocol = _protocol(meta, int(len(samples)), seed, reference_path)
-    protocol["samples_eval_seed"] = _npz_scalar(content, "seed")
-    if ctx.used_options:
-        protocol["metric_options"] = ctx.used_options
-    result = {**ids, "status": "ok", "reason": None, "kind": meta["kind"], "metrics": values, "protocol": protocol,
-              "device": described.get("device"), "time_s": round(time.time() - start, 3)}
-    if out_json is not None:
-        atomic.write_json(out_json, result)
-    return result
+def score_samples(samples_npz: str | Path, reference_path: str | Path, out_json: str | Path | None = None, *,
+                  weights_path: str | Path | None = None, device: str = "auto", batch_size: int = 64,
+                  num_workers: int = 0, metrics: list[str] | None = None, **score_kwargs: Any) -> dict:
+    """Score one samples npz against a reference (see :class:`Scorer`; `score_kwargs`: :meth:`Scorer.score`'s)."""
+    scorer = Scorer(reference_path, weights_path=weights_path, device=device, batch_size=batch_size,
+                    num_workers=num_workers, metrics=metrics)
+    return scorer.score(samples_npz, out_json, **score_kwargs)
 
 
 def _select_metrics(names: list[str] | None) -> list[Metric]:
@@ -391,8 +422,16 @@ def references_and_weights(named_inputs: dict[str, str]) -> tuple[dict[str, str]
     return pick("reference_"), pick("weights_")
 
 
-def score_checkpoint(samples: str | Path, references: dict[str, str], out_json: str | Path, *,
-                     weights: dict[str, str] | None = None, **kwargs: Any) -> dict[str, Any]:
+def build_scorers(references: dict[str, str | Path], weights: dict[str, str | Path] | None = None,
+                  **extractor_kwargs: Any) -> dict[str, Scorer]:
+    """A :class:`Scorer` per feature space from {extractor: reference} and {extractor: weights}, as the score and
+    floor rules declare them (`extractor_kwargs`: device, batch_size, num_workers, metrics)."""
+    return {extractor: Scorer(reference, weights_path=(weights or {}).get(extractor), **extractor_kwargs)
+            for extractor, reference in references.items()}
+
+
+def score_checkpoint(samples: str | Path, scorers: dict[str, Scorer], out_json: str | Path | None,
+                     **score_kwargs: Any) -> dict[str, Any]:
     """One scores JSON for a checkpoint from several feature spaces (e.g. Inception FID and the classifier's).
 
     Metric names differ between extractors, so they merge without clashes; the protocol of the first extractor
@@ -400,8 +439,8 @@ def score_checkpoint(samples: str | Path, references: dict[str, str], out_json: 
     """
     merged: dict[str, Any] | None = None
     protocols = {}
-    for extractor, reference in references.items():
-        result = score_samples(samples, reference, None, weights_path=(weights or {}).get(extractor), **kwargs)
+    for extractor, scorer in scorers.items():
+        result = scorer.score(samples, None, **score_kwargs)
         protocols[extractor] = result["protocol"]
         if merged is None:
             merged = dict(result, metrics=dict(result["metrics"]))
@@ -409,8 +448,49 @@ def score_checkpoint(samples: str | Path, references: dict[str, str], out_json: 
             merged["metrics"].update(result["metrics"])
     assert merged is not None, "no reference to score against"
     merged["protocols"] = protocols
-    atomic.write_json(out_json, merged)
+    if out_json is not None:
+        atomic.write_json(out_json, merged)
     return merged
+
+
+def score_run(samples_index: str | Path, scorers: dict[str, Scorer], index: str | Path | None = None, *,
+              seed: int = 0, options: dict | None = None, dataset: str | None = None, objective: str | None = None,
+              run_seed: int | None = None) -> dict[str, Any]:
+    """Every checkpoint of a run listed in its samples index (gan.sampling.sample_run): one score file each (as
+    :func:`score_checkpoint` writes them, beside the samples in the run folder), then the index listing them (the
+    `score` rule's declared output). The scorers load their references and networks once for all checkpoints.
+
+    The retry of an interrupted call keeps the checkpoints it finished (gan.progress): a score file is reused when
+    its samples, the references and weights, the settings and the code are those it was made with."""
+    from gan.layout import RunFiles
+    from gan.progress import StepProgress
+
+    listed = atomic.read_json(samples_index)
+    files = RunFiles(listed["run_dir"])
+    start = time.time()
+    settings = {"eval_seed": seed, "options": options, "dataset": dataset, "objective": objective,
+                "run_seed": run_seed}
+    inputs = [s.reference_path for s in scorers.values()] + [s.weights_path for s in scorers.values()
+                                                             if s.weights_path]
+    progress = StepProgress(files.progress("scores"), settings, inputs=inputs)
+    entries, reused = {}, []
+    for step in sorted(int(k) for k in listed["steps"]):
+        samples = listed["steps"][str(step)]["samples"]
+        out = files.scores(step)
+        result = progress.reusable(step, samples)
+        if result is None:
+            scores = score_checkpoint(samples, scorers, out, seed=seed, options=options, dataset=dataset,
+                                      objective=objective, run_seed=run_seed, step=step)
+            result = {"status": scores["status"], "time_s": scores.get("time_s")}
+            progress.record(step, samples, [out], result)
+        else:
+            reused.append(step)
+        entries[str(step)] = {**result, "scores": str(out)}
+    out_index = {"run_dir": str(files.dir), "dataset": dataset, "objective": objective, "seed": run_seed,
+                 "eval_seed": seed, "steps": entries, "reused_steps": reused, "time_s": round(time.time() - start, 3)}
+    atomic.write_json(index if index is not None else files.scores_index, out_index)
+    progress.finish()
+    return out_index
 
 
 # registration: importing the modules registers their extractors and metrics
@@ -418,4 +498,5 @@ from gan.metrics import fid, classifier, toy  # noqa: E402,F401
 
 __all__ = ["EXTRACTORS", "METRICS", "Metric", "Reference", "ScoreContext", "register_extractor", "register_metric",
            "build_extractor", "compute_reference", "load_reference", "score_samples", "Output", "metric_outputs",
-           "default_reference_path", "sha256_file", "score_checkpoint"]
+           "default_reference_path", "sha256_file", "score_checkpoint", "Scorer", "build_scorers",
+           "score_run"]

@@ -31,37 +31,23 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from torch import nn
 
 from gan import atomic
 from gan.metrics import Output, ScoreContext, register_extractor, register_metric, sha256_file
 
+if TYPE_CHECKING:  # torch is imported where a classifier trains or runs: the registrations import without it
+    import torch
+    from torch import nn
 
-class SmallCNN(nn.Module):
-    """conv-conv-pool-conv, pooled to 4x4, a linear embedding (the feature space) and a linear head.
-
-    Works for any channel count and any size >= 4x4 (digits 8x8, MNIST 28x28, CIFAR 32x32). Input in [-1, 1].
-    """
-
-    def __init__(self, in_channels: int, num_classes: int, width: int = 16, feat_dim: int = 64):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten(),
-            nn.Linear(2 * width * 16, feat_dim))
-        self.head = nn.Sequential(nn.ReLU(), nn.Linear(feat_dim, num_classes))
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embed(x))
+    from gan.metrics.cnn import SmallCNN
 
 
 def _accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, device, batch_size: int = 512) -> float:
+    import torch
+
     model.eval()
     correct = 0
     with torch.no_grad():
@@ -82,6 +68,8 @@ def train_classifier(dataset: str, out_path: str | Path, data_root: str | Path =
     `num_threads`: CPU threads for torch during training (None: torch's setting). This CNN's ops are tiny: on a
     busy machine one thread is several times faster than two (measured on digits).
     """
+    import torch
+
     from gan.datasets import get_dataset
     from gan.utils import package_versions, select_device
 
@@ -128,6 +116,11 @@ def _unstack(ds, spec):
 
 
 def _train(train, test, dev, epochs: int, seed: int, batch_size: int, lr: float, width: int, feat_dim: int):
+    import torch
+    from torch import nn
+
+    from gan.metrics.cnn import SmallCNN
+
     torch.manual_seed(seed)
     arch = {"in_channels": int(train.shape[0]), "num_classes": int(train.num_classes), "width": width,
             "feat_dim": feat_dim}
@@ -154,6 +147,10 @@ def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> tup
     if not path.is_file():
         raise FileNotFoundError(f"classifier weights {path} not found; train them with `python -m gan "
                                 f"train-classifier --dataset DATASET --out {path}` (Snakemake rule train_classifier)")
+    import torch
+
+    from gan.metrics.cnn import SmallCNN
+
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     model = SmallCNN(**ckpt["arch"])
     model.load_state_dict(ckpt["state_dict"])
@@ -194,6 +191,8 @@ class ClassifierExtractor:
             images = images.reshape(n * channels, 1, *images.shape[2:])
         feats = extract_features(images, self._embed, self.mode, self.device, self.batch_size, self.num_workers,
                                  fn_resize=to_float32)
+        import torch
+
         with torch.no_grad():
             logits = self.model.head(torch.from_numpy(feats).to(self.device)).cpu().numpy()
         if self.info.get("per_channel"):
@@ -250,6 +249,8 @@ def stacked_modes(ctx: ScoreContext) -> dict[str, float]:
     "class_entropy": Output("entropy of predicted classes", True, "nats", floor=True)})
 def classes(ctx: ScoreContext) -> dict[str, float]:
     """classes_covered, confident_fraction and class_entropy of the classifier's predictions (module docstring)."""
+    import torch
+
     logits = torch.from_numpy(np.asarray(ctx.extras["logits"], dtype=np.float64))
     num_classes = logits.shape[1]
     min_share = ctx.option("class_min_share", 0.2)
@@ -265,4 +266,4 @@ def classes(ctx: ScoreContext) -> dict[str, float]:
             "class_entropy": float(-(p * np.log(p)).sum()) + 0.0}
 
 
-__all__ = ["SmallCNN", "train_classifier", "load_classifier", "ClassifierExtractor"]
+__all__ = ["train_classifier", "load_classifier", "ClassifierExtractor"]

@@ -15,13 +15,15 @@ from __future__ import annotations
 import shutil
 import urllib.request
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import torch
 
 from gan import atomic
 from gan.metrics import Output, ScoreContext, register_extractor, register_metric, sha256_file
+
+if TYPE_CHECKING:  # torch is imported where features are extracted: the registrations import without it
+    import torch
 
 INCEPTION_FILENAME = "inception-2015-12-05.pt"  # the name clean-fid's InceptionV3W loads from its folder
 DEFAULT_INCEPTION_PATH = Path("resources") / INCEPTION_FILENAME
@@ -60,6 +62,8 @@ def fetch_inception(dest: str | Path = DEFAULT_INCEPTION_PATH, timeout: float = 
 
 
 def _check_torchscript(path: Path) -> None:
+    import torch
+
     try:
         module = torch.jit.load(str(path), map_location="cpu")
     except Exception as err:  # a truncated or foreign file never lands in place
@@ -153,6 +157,8 @@ def extract_features(images: np.ndarray, model_fn: Callable, mode: str, device: 
 
     if images.dtype != np.uint8 or images.ndim != 4:
         raise ValueError(f"expected uint8 images (N, C, H, W), got {images.dtype} {images.shape}")
+    import torch
+
     loader = torch.utils.data.DataLoader(_array_dataset(images, mode, fn_resize, image_transform),
                                          batch_size=batch_size, shuffle=False, drop_last=False,
                                          num_workers=num_workers)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from gan import atomic
-from gan.metrics import load_reference, reference_subset, score_checkpoint
+from gan.metrics import build_scorers, load_reference, reference_subset, score_checkpoint
 
 FLOOR_OBJECTIVE = "real data"
 
@@ -41,8 +41,10 @@ def real_pool(dataset: str, options: dict, prepared: str | Path | None, referenc
 def compute_floor(dataset_entry: str, dataset: str, options: dict, references: dict[str, str], n_gen: int,
                   repeats: int, eval_seed: int, out_json: str | Path, *, prepared: str | Path | None = None,
                   weights: dict[str, str] | None = None, data_root: str | Path = "resources/data",
-                  **score_kwargs: Any) -> dict:
-    """Score `repeats` draws of `n_gen` real samples against `references`; write the floor JSON atomically."""
+                  **extractor_kwargs: Any) -> dict:
+    """Score `repeats` draws of `n_gen` real samples against `references`; write the floor JSON atomically.
+
+    `extractor_kwargs`: device, batch_size, num_workers (each reference and extractor is loaded once)."""
     import torch
 
     from gan.datasets import get_dataset
@@ -54,6 +56,7 @@ def compute_floor(dataset_entry: str, dataset: str, options: dict, references: d
     pool = None if kind == "points" else real_pool(dataset, options, prepared, first, data_root)
     n = n_gen if pool is None else min(n_gen, len(pool))
     toy = get_dataset(dataset, data_root, "train", prepared=prepared, **options) if pool is None else None
+    scorers = build_scorers(references, weights, **extractor_kwargs)
     per_repeat = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(repeats):
@@ -64,9 +67,8 @@ def compute_floor(dataset_entry: str, dataset: str, options: dict, references: d
                 data = pool[np.sort(np.random.default_rng(seed).choice(len(pool), size=n, replace=False))]
             path = Path(tmp) / f"real{r}.npz"
             save_samples(path, kind, data, step=0, seed=seed)
-            result = score_checkpoint(path, references, Path(tmp) / f"real{r}.json", weights=weights,
-                                      seed=eval_seed, dataset=dataset_entry, objective=FLOOR_OBJECTIVE, run_seed=r,
-                                      step=0, **score_kwargs)
+            result = score_checkpoint(path, scorers, None, seed=eval_seed, dataset=dataset_entry,
+                                      objective=FLOOR_OBJECTIVE, run_seed=r, step=0)
             per_repeat.append(result["metrics"])
     keys = sorted({k for m in per_repeat for k in m})
     metrics = {}

@@ -5,7 +5,8 @@ identity as data (dataset, objective, seed, step), aligned with the file lists, 
 path or globs a run folder:
 
 - ``samples``: the samples npz of every run at the checkpoints the sample strips show (at most
-  :data:`MAX_STRIP_STEPS`, evenly spaced, always the last configured one, which the sample figures show);
+  :data:`MAX_STRIP_STEPS`, evenly spaced, always the last configured one, which the sample figures show); the
+  per-run `sample` job writes them and declares them in its index, listed in ``sample_indices``;
 - ``critic_grids``: for toy (2-D points) datasets, the critic grid of every run at its last configured checkpoint;
 - ``references``: for toy datasets, the reference npz of real points (array ``points``).
 """
@@ -36,15 +37,17 @@ def figure_inputs(layout: Layout, runs: Iterable[tuple[str, str, int]], checkpoi
 
     `runs`: (dataset, objective, seed) of the grid; `checkpoint_steps`: the configured steps of each dataset;
     `toy_datasets`: the datasets of 2-D points; `references`: the real-points reference file of each toy dataset.
-    Returns {"samples", "samples_meta", "critic_grids", "critic_grids_meta", "references", "references_meta"}.
+    Returns {"samples", "samples_meta", "sample_indices", "critic_grids", "critic_grids_meta", "references",
+    "references_meta"}.
     """
     toy = set(toy_datasets)
     runs = list(runs)
-    out: dict[str, list] = {k: [] for k in ("samples", "samples_meta", "critic_grids", "critic_grids_meta",
-                                            "references", "references_meta")}
+    out: dict[str, list] = {k: [] for k in ("samples", "samples_meta", "sample_indices", "critic_grids",
+                                            "critic_grids_meta", "references", "references_meta")}
     for dataset, objective, seed in runs:
         files = layout.run(dataset, objective, seed)
         steps = strip_steps(checkpoint_steps[dataset], max_strip_steps)
+        out["sample_indices"].append(str(files.samples_index))
         for step in steps:
             out["samples"].append(str(files.samples(step)))
             out["samples_meta"].append({"dataset": dataset, "objective": objective, "seed": int(seed),

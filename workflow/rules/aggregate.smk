@@ -16,10 +16,12 @@ rule aggregate:
         training=report(LAYOUT.aggregate("training"), caption="../report/training.rst", category="Tables"),
         runs=report(LAYOUT.aggregate("runs"), caption="../report/runs.rst", category="Tables"),
         floors=report(LAYOUT.aggregate("floors"), caption="../report/floors.rst", category="Tables"),
-    params:
-        run_dirs=run_dirs(),
     log:
         LAYOUT.log("aggregate"),
+    conda:
+        "../envs/gan.yaml"
+    params:
+        run_dirs=run_dirs(),
     script:
         "../scripts/aggregate.py"
 
@@ -29,10 +31,12 @@ rule provenance:
         summaries=summary_files(),
     output:
         LAYOUT.provenance,
+    log:
+        LAYOUT.log("provenance"),
+    conda:
+        "../envs/gan.yaml"
     params:
         config=config,
         config_hash=GRID.config_hash(),
-    log:
-        LAYOUT.log("provenance"),
     script:
         "../scripts/provenance.py"

@@ -5,26 +5,45 @@ import os
 import re
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-validate(config, schema="../../config/schema.yaml")
+from gan.grid import typed_overrides  # noqa: E402
+
+# `--config seeds=[0,1]` arrives as strings (Snakemake reads its values with YAML's BaseLoader): type them as a
+# YAML file would, for the keys given on the command line only
+typed_overrides(config, workflow.config_settings.config)
+
+# a complete config given with --configfile alone is merged into the paper config, which rarely validates: say so
+MERGED_HINT = (
+    " (note: --configfile merges into config/config.yaml; a complete config of its own, such as "
+    "config/smoke.yaml, needs --replace-workflow-config)"
+    if workflow.overwrite_configfiles and not workflow.config_settings.replace_workflow_config
+    else ""
+)
+try:
+    validate(config, schema="../../config/schema.yaml")
+except WorkflowError as err:
+    raise WorkflowError(f"{err}{MERGED_HINT}") from None
 
 from gan.grid import EXTRACTOR_MODES, BenchmarkGrid  # noqa: E402
-from gan.layout import TABLE_FORMATS, TABLES, RunFiles, figure_family  # noqa: E402
+from gan.layout import TABLE_FORMATS, TABLES, Layout, RunFiles, figure_family  # noqa: E402
 from gan.plugins import export as export_plugins  # noqa: E402
 
 try:
     GRID = BenchmarkGrid(config)
 except ValueError as err:
-    raise ValueError(f"invalid config: {err}") from None
+    raise ValueError(f"invalid config: {err}{MERGED_HINT}") from None
 
 # jobs load the same plugin files (registrations outside the package) through the environment
 export_plugins(config.get("plugins", []))
+# jobs import the `gan` package of this checkout, also in the rules' conda environment (--sdm conda), which holds
+# only its dependencies (workflow/envs/gan.yaml)
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p))
 if "jobs_per_gpu" in config:  # GPU slots per device for gan.gpu's claim in every job
-    os.environ["GAN_BENCH_JOBS_PER_GPU"] = str(config["jobs_per_gpu"])
+    os.environ.update(GAN_BENCH_JOBS_PER_GPU=str(config["jobs_per_gpu"]))
 
 LAYOUT = GRID.layout
-RESULTS = LAYOUT.root
 RUNS = LAYOUT.run_dir("{dataset}", "{objective}", "{seed}")
 RUN = RunFiles(RUNS)
 MLFLOW = config.get("mlflow", {})
@@ -105,11 +124,6 @@ def train_runtime(wildcards):
     return 720 if GRID.is_images(wildcards.dataset) else 120
 
 
-def evaluation_runtime(wildcards):
-    # one run's sample (or score) job over all its checkpoints: 30 minutes each, as when each was its own job
-    return 30 * len(GRID.checkpoint_steps(wildcards.dataset))
-
-
 def uses_gpu(wildcards):
     return int(GRID.is_images(wildcards.dataset))
 
@@ -129,6 +143,16 @@ def reference_gpu_model(wildcards):
 
 def n_samples(wildcards):
     return GRID.samples(wildcards.dataset)
+
+
+def checkpoint_steps(wildcards):
+    return list(GRID.checkpoint_steps(wildcards.dataset))
+
+
+def eval_runtime(wildcards):
+    # minutes for all of a run's checkpoints: Inception on 10k images is about a minute a checkpoint on a GPU
+    per_checkpoint = 5 if GRID.is_images(wildcards.dataset) else 1
+    return 10 + per_checkpoint * len(GRID.checkpoint_steps(wildcards.dataset))
 
 
 def train_settings(wildcards):
@@ -170,7 +194,7 @@ def _references_and_weights(dataset):
 
 def score_rule_inputs(wildcards):
     return {
-        "samples": str(RunFiles(run_dir(wildcards)).samples(wildcards.step)),
+        "samples": str(RunFiles(run_dir(wildcards)).samples_index),
         **_references_and_weights(wildcards.dataset),
     }
 
@@ -184,11 +208,8 @@ def floor_files():
 
 
 def score_files(dataset=None):
-    return [
-        str(LAYOUT.run(d, o, s).scores(step))
-        for d, o, s in GRID.runs(dataset)
-        for step in GRID.checkpoint_steps(d)
-    ]
+    """Every run's score index (the per-checkpoint score files it lists are the aggregate's input)."""
+    return [str(LAYOUT.run(d, o, s).scores_index) for d, o, s in GRID.runs(dataset)]
 
 
 def summary_files():
@@ -270,14 +291,17 @@ FIGURE_INPUTS = _figure_inputs()
 def figures_rule_inputs(wildcards):
     return {
         **{name: LAYOUT.aggregate(name) for name in ("scores", "training", "runs", "floors")},
-        **{key: FIGURE_INPUTS[key] for key in ("samples", "critic_grids", "references")},
+        # the samples npz are listed by their run's samples index, the sample job's declared output
+        "sample_indices": FIGURE_INPUTS["sample_indices"],
+        **{key: FIGURE_INPUTS[key] for key in ("critic_grids", "references")},
     }
 
 
 def figures_rule_params():
     return {
-        "results": RESULTS,
+        "results": lambda wildcards, input: Layout.holding(input.scores, "scores").root,
         "datasets": GRID.datasets,
         "toy_datasets": GRID.toy_datasets,
+        "samples": FIGURE_INPUTS["samples"],
         **{f"{key}_meta": FIGURE_INPUTS[f"{key}_meta"] for key in ("samples", "critic_grids", "references")},
     }

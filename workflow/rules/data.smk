@@ -12,11 +12,13 @@ localrules:
 rule prepare_data:
     output:
         LAYOUT.prepared("{dataset}"),
+    log:
+        LAYOUT.log("prepare_data", "{dataset}"),
+    conda:
+        "../envs/gan.yaml"
     params:
         downloads=LAYOUT.downloads,
         spec=dataset_spec,
-    log:
-        LAYOUT.log("prepare_data", "{dataset}"),
     script:
         "../scripts/prepare_data.py"
 
@@ -26,6 +28,8 @@ rule fetch_inception:
         GRID.scoring.get("inception_weights", "resources/inception-2015-12-05.pt"),
     log:
         LAYOUT.log("fetch_inception"),
+    conda:
+        "../envs/gan.yaml"
     script:
         "../scripts/fetch_inception.py"
 
@@ -35,18 +39,20 @@ rule train_classifier:
         data=LAYOUT.prepared("{dataset}"),
     output:
         model=LAYOUT.classifier("{dataset}"),
-    params:
-        spec=dataset_spec,
-        epochs=GRID.scoring.get("classifier_epochs", 20),
-        device=GRID.config.get("device", "auto"),
+    log:
+        LAYOUT.log("train_classifier", "{dataset}"),
+    conda:
+        "../envs/gan.yaml"
     threads: 1
     resources:
         gpu=1,
         gpu_model=gpu_model,
         mem_mb=job_mem_mb,
         runtime=30,
-    log:
-        LAYOUT.log("train_classifier", "{dataset}"),
+    params:
+        spec=dataset_spec,
+        epochs=GRID.scoring.get("classifier_epochs", 20),
+        device=GRID.config.get("device", "auto"),
     script:
         "../scripts/train_classifier.py"
 
@@ -56,17 +62,19 @@ rule reference:
         unpack(reference_rule_inputs),
     output:
         LAYOUT.reference("{dataset}", "{extractor}", "{mode}", "{split}", "{n}", "{eval_seed}"),
-    params:
-        spec=dataset_spec,
-        device=GRID.config.get("device", "auto"),
+    log:
+        LAYOUT.log("reference", "{dataset}", "{extractor}_{mode}_{split}_{n}_s{eval_seed}"),
+    conda:
+        "../envs/gan.yaml"
     threads: loader_threads
     resources:
         gpu=reference_uses_gpu,
         gpu_model=reference_gpu_model,
         mem_mb=job_mem_mb,
         runtime=60,
-    log:
-        LAYOUT.log("reference", "{dataset}", "{extractor}_{mode}_{split}_{n}_s{eval_seed}"),
+    params:
+        spec=dataset_spec,
+        device=GRID.config.get("device", "auto"),
     script:
         "../scripts/reference.py"
 
@@ -77,19 +85,21 @@ rule floor:
         unpack(floor_rule_inputs),
     output:
         LAYOUT.floor("{dataset}"),
-    params:
-        spec=dataset_spec,
-        n_gen=n_samples,
-        repeats=GRID.scoring.get("floor_repeats", 3),
-        eval_seed=GRID.eval_seed,
-        device=GRID.config.get("device", "auto"),
+    log:
+        LAYOUT.log("floor", "{dataset}"),
+    conda:
+        "../envs/gan.yaml"
     threads: 1
     resources:
         gpu=uses_gpu,
         gpu_model=gpu_model,
         mem_mb=job_mem_mb,
         runtime=60,
-    log:
-        LAYOUT.log("floor", "{dataset}"),
+    params:
+        spec=dataset_spec,
+        n_gen=n_samples,
+        repeats=GRID.scoring.get("floor_repeats", 3),
+        eval_seed=GRID.eval_seed,
+        device=GRID.config.get("device", "auto"),
     script:
         "../scripts/floor.py"

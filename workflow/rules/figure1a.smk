@@ -12,6 +12,18 @@ localrules:
 rule optimal_critic:
     output:
         LAYOUT.optimal_critic("{dataset}", "{constraint}"),
+    log:
+        LAYOUT.log("optimal_critic", "{dataset}", "{constraint}"),
+    wildcard_constraints:
+        dataset=_alternatives(FIGURE1A["datasets"]) or "(?!)",
+        constraint=_alternatives(FIGURE1A_CONSTRAINTS),
+    conda:
+        "../envs/gan.yaml"
+    threads: 1
+    resources:
+        gpu=0,
+        mem_mb=mem_mb_for("points"),  # figure1a datasets are 2-D sets, and need not be in the grid
+        runtime=60,
     params:
         dataset=lambda wildcards: wildcards.dataset,
         constraint=lambda wildcards: wildcards.constraint,
@@ -22,16 +34,6 @@ rule optimal_critic:
         width=FIGURE1A["width"],
         pairing=FIGURE1A["pairing"],
         seed=FIGURE1A["seed"],
-    wildcard_constraints:
-        dataset=_alternatives(FIGURE1A["datasets"]) or "(?!)",
-        constraint=_alternatives(FIGURE1A_CONSTRAINTS),
-    threads: 1
-    resources:
-        gpu=0,
-        mem_mb=mem_mb_for("points"),  # figure1a datasets are 2-D sets, and need not be in the grid
-        runtime=60,
-    log:
-        LAYOUT.log("optimal_critic", "{dataset}", "{constraint}"),
     script:
         "../scripts/optimal_critic.py"
 
@@ -40,14 +42,34 @@ rule figure1a:
     input:
         critics=figure1a_critic_files(),
     output:
-        pdf=report(LAYOUT.figure1a_figure("pdf"), caption="../report/figure1a.rst", category="Figures",
-                   labels={"figure": "figure1a", "format": "pdf"}),
-        png=report(LAYOUT.figure1a_figure("png"), caption="../report/figure1a.rst", category="Figures",
-                   labels={"figure": "figure1a", "format": "png"}),
-        table_csv=report(LAYOUT.figure1a_table("csv"), caption="../report/figure1a.rst", category="Tables",
-                         labels={"table": "figure1a_gradient_norms", "format": "csv"}),
-        table_md=report(LAYOUT.figure1a_table("md"), caption="../report/figure1a.rst", category="Tables",
-                        labels={"table": "figure1a_gradient_norms", "format": "md"}),
+        pdf=report(
+            LAYOUT.figure1a_figure("pdf"),
+            caption="../report/figure1a.rst",
+            category="Figures",
+            labels={"figure": "figure1a", "format": "pdf"},
+        ),
+        png=report(
+            LAYOUT.figure1a_figure("png"),
+            caption="../report/figure1a.rst",
+            category="Figures",
+            labels={"figure": "figure1a", "format": "png"},
+        ),
+        table_csv=report(
+            LAYOUT.figure1a_table("csv"),
+            caption="../report/figure1a.rst",
+            category="Tables",
+            labels={"table": "figure1a_gradient_norms", "format": "csv"},
+        ),
+        table_md=report(
+            LAYOUT.figure1a_table("md"),
+            caption="../report/figure1a.rst",
+            category="Tables",
+            labels={"table": "figure1a_gradient_norms", "format": "md"},
+        ),
+    log:
+        LAYOUT.log("figure1a"),
+    conda:
+        "../envs/gan.yaml"
     params:
         datasets=FIGURE1A["datasets"],
         steps=FIGURE1A["steps"],
@@ -56,7 +78,5 @@ rule figure1a:
         width=FIGURE1A["width"],
         batch_size=FIGURE1A["batch_size"],
         pairing=FIGURE1A["pairing"],
-    log:
-        LAYOUT.log("figure1a"),
     script:
         "../scripts/figure1a.py"

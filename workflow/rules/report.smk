@@ -24,6 +24,8 @@ rule tables:
         },
     log:
         LAYOUT.log("tables"),
+    conda:
+        "../envs/gan.yaml"
     script:
         "../scripts/tables.py"
 
@@ -39,9 +41,11 @@ rule figures:
             report(path, caption=figure_caption(path), category="Figures", labels=figure_labels(path))
             for path in figure_files()
         ],
-    params:
-        **figures_rule_params(),
     log:
         LAYOUT.log("figures"),
+    conda:
+        "../envs/gan.yaml"
+    params:
+        **figures_rule_params(),
     script:
         "../scripts/figures.py"

@@ -16,12 +16,14 @@ rule mlflow_sync:
         provenance=LAYOUT.provenance,
     output:
         LAYOUT.mlflow_synced,
+    log:
+        LAYOUT.log("mlflow_sync"),
+    conda:
+        "../envs/gan.yaml"
     params:
         tracking_uri=MLFLOW.get("tracking_uri"),
         experiment=GRID.config["experiment"],
-        results_dir=RESULTS,
+        results_dir=lambda wildcards, input: Layout.holding(input.provenance, "provenance").root,
         runs=GRID.runs(),
-    log:
-        LAYOUT.log("mlflow_sync"),
     script:
         "../scripts/mlflow_sync.py"

@@ -8,18 +8,20 @@ rule train:
     output:
         summary=str(RUN.summary),
         metrics=str(RUN.metrics),
-    params:
-        settings=train_settings,
-        run_dir=run_dir,
+    log:
+        LAYOUT.log("train", "{dataset}", "{objective}", "seed{seed}"),
+    benchmark:
+        LAYOUT.benchmark("train", "{dataset}", "{objective}", "seed{seed}")
+    conda:
+        "../envs/gan.yaml"
     threads: train_threads
     resources:
         gpu=uses_gpu,
         gpu_model=gpu_model,
         mem_mb=job_mem_mb,
         runtime=train_runtime,
-    log:
-        LAYOUT.log("train", "{dataset}", "{objective}", "seed{seed}"),
-    benchmark:
-        LAYOUT.benchmark("train", "{dataset}", "{objective}", "seed{seed}")
+    params:
+        settings=train_settings,
+        run_dir=run_dir,
     script:
         "../scripts/train.py"

@@ -20,7 +20,7 @@ def records(files, meta):
 inp, par = snakemake.input, snakemake.params
 written = make_figures(scores=inp.scores, training=inp.training, runs=inp.runs, floors=inp.floors, root=par.results,
                        datasets=par.datasets, toy_datasets=par.toy_datasets,
-                       samples=records(inp.samples, par.samples_meta),
+                       samples=records(par.samples, par.samples_meta),
                        critic_grids=records(inp.critic_grids, par.critic_grids_meta),
                        references=records(inp.references, par.references_meta))
 missing = set(map(str, snakemake.output)) - {str(p) for paths in written.values() for p in paths}

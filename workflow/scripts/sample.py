@@ -10,9 +10,9 @@ import torch
 
 torch.set_num_threads(snakemake.threads)
 
-from gan.sampling import sample_checkpoint
+from gan.sampling import sample_run
 
-result = sample_checkpoint(snakemake.params.run_dir, int(snakemake.wildcards.step), snakemake.params.n,
-                           snakemake.params.eval_seed, snakemake.output.samples, snakemake.output.picture,
-                           device=snakemake.params.device)
+par = snakemake.params
+result = sample_run(par.run_dir, par.steps, par.n, par.eval_seed, snakemake.output.index, device=par.device,
+                    sheet=snakemake.output.sheet)
 print(result, file=sys.stderr)

@@ -10,13 +10,12 @@ import torch
 
 torch.set_num_threads(snakemake.threads)
 
-from gan.metrics import references_and_weights, score_checkpoint
+from gan.metrics import build_scorers, references_and_weights, score_run
 
 references, weights = references_and_weights(dict(snakemake.input.items()))
-wc = snakemake.wildcards
+# clean-fid's loader gets the job's other threads
+scorers = build_scorers(references, weights, device=snakemake.params.device, num_workers=snakemake.threads - 1)
 run = snakemake.params.run
-result = score_checkpoint(snakemake.input.samples, references, snakemake.output[0], weights=weights,
-                          device=snakemake.params.device, seed=snakemake.params.eval_seed,
-                          dataset=run["dataset"], objective=run["objective"], run_seed=run["seed"], step=int(wc.step),
-                          num_workers=snakemake.threads - 1)  # clean-fid's loader: the job's other threads
+result = score_run(snakemake.input.samples, scorers, snakemake.output.index, seed=snakemake.params.eval_seed,
+                   dataset=run["dataset"], objective=run["objective"], run_seed=run["seed"])
 print(result, file=sys.stderr)
