@@ -1,10 +1,14 @@
 """Snakemake through profiles/slurm + profiles/slurm-ci on a real one-node SLURM (tests/slurm/cluster.sh).
 
-First a tiny self-contained workflow shaped like gan-bench's (train -> sample -> score per checkpoint, two runs)
-checks what the profiles promise: GPU jobs (here all, as for an image dataset) get a device from SLURM, and the
-evaluation jobs of a run (group "evaluate_{dataset}_{objective}_{seed}") become ONE SLURM job asking ONE GPU,
-a different job per run. Then the real workflow on the smoke config (seed 0): the same SLURM jobs for real, and
-results equal to those of the local README demo run.
+First, without a cluster, what profiles/slurm asks SLURM for every job of the paper config (the plugin's own sbatch
+calls, tests/slurm/sbatch_lines.py): CPU-only jobs on the CPU partition, GPU jobs on the GPU one, a GPU type for
+GPU jobs only, every rule sized by its dataset's kind, no group asking more than its members need at once.
+Then, on the cluster, a tiny self-contained workflow shaped like gan-bench's (train -> sample -> score per
+checkpoint, two runs) checks what the profiles promise: GPU jobs (here all, as for an image dataset) get a device
+from SLURM, and the evaluation jobs of a run (group "evaluate_{dataset}_{objective}_{seed}") become ONE SLURM job
+asking ONE GPU, a different job per run. Then the real workflow on the smoke config (seed 0): the same SLURM jobs
+for real, each asking (and granted by SLURM) the partition, memory, CPUs and GPUs above, and results equal to
+those of the local README demo run.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import json
 import math
 import os
 import re
+import subprocess
 import sys
 import textwrap
 import time
@@ -22,8 +27,9 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
-from workflow_helpers import complete_config, copy_workflow, smoke_config, write_config
+from workflow_helpers import ROOT, complete_config, copy_workflow, smoke_config, write_config
 
 _spec = importlib.util.spec_from_file_location("gan_bench_slurm_fixtures",
                                                Path(__file__).parent / "slurm" / "fixtures.py")
@@ -32,7 +38,55 @@ if not hasattr(fixtures, "slurm_cluster"):
     _spec.loader.exec_module(fixtures)
 slurm_cluster = fixtures.slurm_cluster
 
-pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+SBATCH_LINES = Path(__file__).parent / "slurm" / "sbatch_lines.py"
+_spec = importlib.util.spec_from_file_location("gan_bench_sbatch_lines", SBATCH_LINES)
+sbatch_lines = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
+if not hasattr(sbatch_lines, "check_requests"):
+    _spec.loader.exec_module(sbatch_lines)
+
+# rules that must run on the submitting node (downloads, aggregation, plots, the MLflow mirror), never via sbatch
+LOCAL_RULES = {"prepare_data", "fetch_inception", "aggregate", "provenance", "tables", "figures", "mlflow_sync",
+               "figure1a"}
+
+
+def _profile(name: str) -> dict:
+    return yaml.safe_load((ROOT / "profiles" / name / "config.yaml").read_text())
+
+
+# --- without a cluster: the sbatch call of every job of the paper config -------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("snakemake_executor_plugin_slurm") is None,
+                    reason="snakemake-executor-plugin-slurm is not installed")
+def test_paper_config_requests_through_slurm_profile(tmp_path):
+    """profiles/slurm with the paper config (config/config.yaml), GAN_BENCH_GPU_MODEL=a100: the partition each
+    job gets from profiles/slurm/partitions.yaml, and its memory, CPUs, GPUs and time, as the plugin builds them."""
+    workdir = copy_workflow(tmp_path / "workflow")
+    env = fixtures.clean_env({"GAN_BENCH_GPU_MODEL": "a100"})
+    proc = subprocess.run([sys.executable, str(SBATCH_LINES), str(workdir), "--profile", "profiles/slurm",
+                           "--workflow-profile", "none", "--quiet"],
+                          cwd=workdir, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    print(f"\n[slurm] paper config through profiles/slurm (no cluster):\n{proc.stdout}")
+    records = json.loads((workdir / "sbatch.json").read_text())
+    profile = _profile("slurm")
+    assert "slurm_partition" not in profile["default-resources"], "a default partition skips the plugin's choice"
+    partitions = yaml.safe_load((ROOT / "profiles/slurm" / profile["slurm-partition-config"]).read_text())
+    assert set(partitions["partitions"]) == {"cpu", "gpu"}
+
+    sbatch_lines.check_requests(records, profile["default-resources"]["mem_mb"])
+    submitted = {rule for r in records for rule in r["rules"]}
+    assert not submitted & LOCAL_RULES, submitted & LOCAL_RULES
+    assert {"train", "reference", "floor", "sample", "score", "critic_grid", "optimal_critic",
+            "train_classifier"} <= submitted
+    gpu_calls = [r for r in records if r["asked"]["gpus"]]
+    assert gpu_calls and all(r["asked"]["gpus"] == "a100:1" for r in gpu_calls), \
+        {r["asked"]["gpus"] for r in gpu_calls}
+    toy = [r for r in records if any("dataset=8gaussians" in w for w in r["wildcards"])]
+    assert toy and all(r["asked"]["partition"] == "cpu" and not r["asked"]["gpus"] for r in toy)
+
+
+# --- on a one-node SLURM ----------------------------------------------------------------------------------------
 
 SNAKEFILE = textwrap.dedent('''
     STEPS = [1, 2]
@@ -68,6 +122,8 @@ def read_env(path: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
 
 
+@pytest.mark.slurm
+@pytest.mark.slow
 def test_tiny_workflow_through_slurm_profile(slurm_cluster, tmp_path):
     (tmp_path / "Snakefile").write_text(SNAKEFILE)
     result = slurm_cluster.run_snakemake(tmp_path, "--cores", "2", "--verbose")
@@ -103,10 +159,10 @@ def test_tiny_workflow_through_slurm_profile(slurm_cluster, tmp_path):
     train_calls = [c for c in calls if "--comment rule_train_" in c]
     group_calls = [c for c in calls if "group_evaluate_toy_gan_" in c]
     assert len(train_calls) == 2 and len(group_calls) == 2, result.report()
-    for c in train_calls:  # profile: gpu 1, cpus_per_task 0 -> cpus per GPU, partition from slurm-ci
-        assert "--gpus=1" in c and "--cpus-per-gpu=1" in c and " -p debug " in c, c
+    for c in train_calls:  # gpu 1 -> the GPU partition (slurm-ci/partitions.yaml); CPUs = threads
+        assert "--gpus=1" in c and "--cpus-per-task=1" in c and " -p gpu " in c, c
     for c in group_calls:  # ONE GPU for the whole run, run times of its 4 jobs (10 min each) added up
-        assert "--gpus=1" in c and " -t 40 " in c, c
+        assert "--gpus=1" in c and " -t 40 " in c and " -p gpu " in c, c
 
     again = slurm_cluster.run_snakemake(tmp_path, "--cores", "2", timeout=120)
     assert again.returncode == 0, again.report()
@@ -164,9 +220,40 @@ def _rule_runs(log: str, rule: str) -> list[str]:
     return found
 
 
+def _mb(value: str) -> int:
+    """scontrol's memory, e.g. MinMemoryNode=3000M or 8G, in MB."""
+    number, unit = re.fullmatch(r"(\d+)([MGT]?)", value).groups()
+    return int(number) * {"": 1, "M": 1, "G": 1024, "T": 1024 ** 2}[unit]
+
+
+def _check_requests(output: str, by_comment: dict[str, list[str]], jobs: dict[str, dict[str, str]]) -> None:
+    """Check 0 of the test below: what each SLURM job asked, and what SLURM recorded for it."""
+    records, local = sbatch_lines.records_from_log(output)
+    calls = [line for line in output.splitlines() if line.startswith("sbatch call:")]
+    assert len(records) == len(calls), ("an sbatch call without its job in the log", len(records), len(calls))
+    # every job sized by its rule (not the overlay's default), CPU-only jobs on `cpu` and GPU jobs on `gpu`,
+    # no GPU of any count for a job without GPU members, no group asking more than its members need at once
+    sbatch_lines.check_requests(records, _profile("slurm-ci")["default-resources"]["mem_mb"])
+    for r in records:
+        asked = r["asked"]
+        ids = by_comment.get(asked["comment"], [])
+        assert len(ids) == 1, (asked["comment"], sorted(by_comment))
+        job = jobs[ids[0]]
+        granted = {"partition": job.get("Partition"), "mem_mb": _mb(job.get("MinMemoryNode", "0")),
+                   "cpus": int(job.get("NumCPUs", 0)), "gpu": "gpu" in job.get("TresPerJob", "")}
+        wanted = {"partition": asked["partition"], "mem_mb": asked["mem_mb"], "cpus": asked["cpus_per_task"],
+                  "gpu": bool(asked["gpus"])}
+        assert granted == wanted, (r["name"], r["wildcards"][:1], granted, wanted, r["call"])
+        print(f"[slurm] {r['name']:<52} {granted['partition']:<4} {granted['mem_mb']:>6} MB "
+              f"{granted['cpus']} CPU {'1 GPU' if granted['gpu'] else ''}")
+    # the rules meant for the submitting node ran there (the smoke config has no Inception and no Figure 1(a))
+    assert LOCAL_RULES - {"fetch_inception", "figure1a"} <= local, local
+    assert not local & {rule for r in records for rule in r["rules"]}
+
+
 def _check_cluster_jobs(config: dict, workdir: Path, output: str, slurm_logs: dict[str, str],
                        jobs: dict[str, dict[str, str]], gres_while_running: dict[str, set[str]]) -> tuple[list, dict]:
-    """What went to SLURM, and how (checks 1 and 2 of the test below)."""
+    """What went to SLURM, and how (checks 0 to 2 of the test below)."""
     runs = [(d, o, s) for d in config["datasets"] for o in config["objectives"] for s in SLURM_SEEDS]
     steps = {d: spec["checkpoint_steps"] for d, spec in config["datasets"].items()}
     images = {d for d, spec in config["datasets"].items() if spec["train"]["model"] != "toy"}
@@ -177,6 +264,7 @@ def _check_cluster_jobs(config: dict, workdir: Path, output: str, slurm_logs: di
         by_comment.setdefault(job.get("Comment", ""), []).append(job_id)
     calls = [line for line in output.splitlines() if line.startswith("sbatch call:")]
     assert len(calls) == len(jobs), (len(calls), sorted(by_comment))
+    _check_requests(output, by_comment, jobs)
 
     # 1. every training run is one SLURM job; an image dataset's job got a GPU from SLURM, a toy one none
     for d, o, s in runs:
@@ -233,6 +321,8 @@ def _check_cluster_jobs(config: dict, workdir: Path, output: str, slurm_logs: di
     return runs, steps
 
 
+@pytest.mark.slurm
+@pytest.mark.slow
 def test_smoke_config_through_slurm_profile_equals_local_run(slurm_cluster, request, tmp_path):
     """The README demo's smoke config (seed 0) through profiles/slurm + profiles/slurm-ci: every cluster job a
     SLURM job (image training on a GPU that SLURM assigned), one SLURM job per run's evaluation, the same numbers

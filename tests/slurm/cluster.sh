@@ -7,7 +7,8 @@
 #                                   our /etc/slurm config (else every `snakemake` start waits ~10 s on scontrol)
 #   tests/slurm/cluster.sh status   exit 0 when the daemons we started are alive and the node answers
 #
-# Facts behind each step: shared/reference/SLURM-CI.md. The node is `hostname -s`, partition `debug`,
+# Facts behind each step: shared/reference/SLURM-CI.md. The node is `hostname -s`, in two partitions, `cpu`
+# (the default) and `gpu`, as profiles/slurm-ci/partitions.yaml describes them for the plugin's partition choice;
 # CPUs as slurmd -C detects them, 2 fake GPUs (/dev/fakegpu0..1, gres.conf) so SLURM sets
 # CUDA_VISIBLE_DEVICES in GPU jobs, MinJobAge=600 (so `squeue` status polling sees finished jobs),
 # no accounting (no slurmdbd).
@@ -120,7 +121,8 @@ KillWait=5
 MpiDefault=none
 GresTypes=gpu
 NodeName=$NODE CPUs=$cpus RealMemory=$mem Gres=gpu:$N_GPUS State=UNKNOWN
-PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+PartitionName=cpu Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes=$NODE MaxTime=INFINITE State=UP
 EOF
   cat >"$CONF_DIR/gres.conf" <<EOF
 $MARKER
@@ -189,9 +191,9 @@ cmd_start() {
 
   local host cvd
   host=$(timeout 60 srun -N1 -n1 hostname) || die 1 "smoke test 'srun hostname' failed"
-  cvd=$(timeout 60 srun -N1 -n1 --gres=gpu:1 printenv CUDA_VISIBLE_DEVICES) \
+  cvd=$(timeout 60 srun -N1 -n1 -p gpu --gres=gpu:1 printenv CUDA_VISIBLE_DEVICES) \
     || die 1 "smoke test 'srun --gres=gpu:1' failed"
-  log "up in $((SECONDS - t0)) s: node $host idle, partition debug, $(sinfo -h -N -n "$NODE" -o %c) CPUs, gpu:$N_GPUS (a GPU job saw CUDA_VISIBLE_DEVICES=$cvd)"
+  log "up in $((SECONDS - t0)) s: node $host idle, partitions cpu + gpu, $(sinfo -h -N -n "$NODE" -o %c | head -n 1) CPUs, $(sinfo -h -N -n "$NODE" -o %m | head -n 1) MB, gpu:$N_GPUS (a GPU job saw CUDA_VISIBLE_DEVICES=$cvd)"
 }
 
 cmd_stop() {

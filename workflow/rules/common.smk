@@ -78,17 +78,67 @@ def tracking_outputs():
     return [LAYOUT.mlflow_synced] if MLFLOW.get("enabled", True) else []
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# What a job asks a cluster for, from its dataset's registry kind: "points" (the 2-D toy sets: one CPU) or "images"
+# (one GPU). Every rule that may leave the submitting node declares threads, mem_mb, gpu and runtime through these
+# helpers: the SLURM profile then holds only the cluster's own names (partitions, account), and a group job, which
+# asks for the sum over the members that run side by side, sums the members' real sizes, not the profile default.
+# ---------------------------------------------------------------------------------------------------------------
+
+# MB per job. A cluster job runs its script under two Snakemake processes (the batch script's and the one srun
+# starts), each with torch imported: measured 0.4-0.5 GB of private memory apiece plus 0.3 GB of shared libraries,
+# so about 1.6 GB before any data. Image jobs add the dataset's tensors (CIFAR-10's two splits: 0.7 GB as float),
+# the CUDA context and the Inception network.
+MEM_MB = {"points": 3000, "images": 8000}
+
+# A GPU type for the GPU jobs only (sbatch --gpus=<model>:1), from the environment of the `snakemake` call. It
+# cannot be a profile resource: for a rule that runs both kinds the plugin turns gpu_model with gpu=0 into
+# --gpus=<model>:0 (snakemake-executor-plugin-slurm 2.8, utils.set_gres_string).
+GPU_MODEL = os.environ.get("GAN_BENCH_GPU_MODEL") or None
+
+
+def dataset_kind(wildcards):
+    return GRID.kind(wildcards.dataset)
+
+
+def mem_mb_for(kind):
+    return MEM_MB[kind]
+
+
+def job_mem_mb(wildcards):
+    return mem_mb_for(dataset_kind(wildcards))
+
+
 def train_threads(wildcards):
     # one thread: the models are small and a GPU does the work; CPU runs gain more from parallel jobs
     return 1
 
 
-def train_mem_mb(wildcards):
-    return 8000 if GRID.is_images(wildcards.dataset) else 2000
+def loader_threads(wildcards):
+    # image scoring (score, reference): the scripts give threads - 1 DataLoader workers to resizing the images
+    # for the extractor; 2-D points need one thread
+    return 4 if GRID.is_images(wildcards.dataset) else 1
 
 
 def train_runtime(wildcards):
     return 720 if GRID.is_images(wildcards.dataset) else 120
+
+
+def uses_gpu(wildcards):
+    return int(GRID.is_images(wildcards.dataset))
+
+
+def reference_uses_gpu(wildcards):
+    return int(wildcards.extractor != "points")
+
+
+def gpu_model(wildcards):
+    # None drops the resource: a CPU job asks no GPU of any type
+    return GPU_MODEL if uses_gpu(wildcards) else None
+
+
+def reference_gpu_model(wildcards):
+    return GPU_MODEL if reference_uses_gpu(wildcards) else None
 
 
 def n_samples(wildcards):
@@ -107,10 +157,6 @@ def eval_runtime(wildcards):
 
 def train_settings(wildcards):
     return GRID.train_settings(wildcards.dataset, wildcards.objective, int(wildcards.seed))
-
-
-def uses_gpu(wildcards):
-    return int(GRID.is_images(wildcards.dataset))
 
 
 def dataset_spec(wildcards):
@@ -134,10 +180,6 @@ def reference_rule_inputs(wildcards):
     if weights:
         inputs["weights"] = weights
     return inputs
-
-
-def reference_uses_gpu(wildcards):
-    return int(wildcards.extractor != "points")
 
 
 def _references_and_weights(dataset):

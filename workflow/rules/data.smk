@@ -46,6 +46,8 @@ rule train_classifier:
     threads: 1
     resources:
         gpu=1,
+        gpu_model=gpu_model,
+        mem_mb=job_mem_mb,
         runtime=30,
     params:
         spec=dataset_spec,
@@ -64,9 +66,11 @@ rule reference:
         LAYOUT.log("reference", "{dataset}", "{extractor}_{mode}_{split}_{n}_s{eval_seed}"),
     conda:
         "../envs/gan.yaml"
-    threads: 2
+    threads: loader_threads
     resources:
         gpu=reference_uses_gpu,
+        gpu_model=reference_gpu_model,
+        mem_mb=job_mem_mb,
         runtime=60,
     params:
         spec=dataset_spec,
@@ -88,6 +92,8 @@ rule floor:
     threads: 1
     resources:
         gpu=uses_gpu,
+        gpu_model=gpu_model,
+        mem_mb=job_mem_mb,
         runtime=60,
     params:
         spec=dataset_spec,

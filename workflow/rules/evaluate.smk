@@ -28,6 +28,8 @@ rule sample:
     threads: 1
     resources:
         gpu=uses_gpu,
+        gpu_model=gpu_model,
+        mem_mb=job_mem_mb,
         runtime=eval_runtime,
     params:
         run_dir=run_dir,
@@ -52,9 +54,11 @@ rule score:
         "evaluate_{dataset}_{objective}_{seed}"
     conda:
         "../envs/gan.yaml"
-    threads: 1
+    threads: loader_threads
     resources:
         gpu=uses_gpu,
+        gpu_model=gpu_model,
+        mem_mb=job_mem_mb,
         runtime=eval_runtime,
     params:
         eval_seed=GRID.eval_seed,
@@ -80,6 +84,7 @@ rule critic_grid:
     threads: 1
     resources:
         gpu=0,
+        mem_mb=job_mem_mb,
         runtime=10,
     params:
         run_dir=run_dir,

@@ -17,7 +17,8 @@ rule train:
     threads: train_threads
     resources:
         gpu=uses_gpu,
-        mem_mb=train_mem_mb,
+        gpu_model=gpu_model,
+        mem_mb=job_mem_mb,
         runtime=train_runtime,
     params:
         settings=train_settings,
