@@ -1,0 +1,134 @@
+"""The README demo killed with SIGKILL and recovered with the README's steps (issue: recovery documented and tested).
+
+The whole `snakemake` process group is killed twice at moments drawn with a fixed seed inside two windows: while
+trainings run (one finished, another past a checkpoint) and while a run's evaluation is half-written. After each
+kill the README's command fails on Snakemake's stale lock; `snakemake --unlock` (README) then the same command
+again carries on. The recovered run must equal the uninterrupted demo (`smoke_run`) in every number it wrote, and
+no training that had finished before a kill may run again.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from workflow_helpers import SMOKE, complete_config, copy_workflow, snakemake
+
+README_UNLOCK = ("--unlock", *complete_config("config/smoke.yaml"))
+RUNS = "results/runs"
+
+
+def _summaries(workdir: Path) -> dict[str, int]:
+    return {str(p.relative_to(workdir)): p.stat().st_mtime_ns for p in (workdir / RUNS).glob("*/*/seed*/summary.json")}
+
+
+def _training_in_progress(workdir: Path) -> bool:
+    """A training finished, and another has written a checkpoint but not its summary: a kill now lands mid-run."""
+    runs = [p for p in (workdir / RUNS).glob("*/*/seed*") if p.is_dir()]
+    finished = [r for r in runs if (r / "summary.json").exists()]
+    resumable = [r for r in runs if not (r / "summary.json").exists() and any((r / "checkpoints").glob("*.pt"))]
+    return bool(finished and resumable)
+
+
+def _evaluation_in_progress(workdir: Path) -> bool:
+    """A run's sampler has written a checkpoint's samples but not yet its index: its evaluation is half-way."""
+    for run in (workdir / RUNS).glob("*/*/seed*"):
+        if any((run / "samples").glob("step*")) and not (run / "samples" / "index.json").exists():
+            return True
+    return False
+
+
+def _run_until(workdir: Path, moment, rng: random.Random, timeout: float = 1200) -> bool:
+    """Start the README command in its own process group; SIGKILL the group a random 0-0.5 s after `moment` holds.
+    Returns False if the run ended (successfully) before the moment came."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    proc = subprocess.Popen(["snakemake", *SMOKE], cwd=workdir, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while not moment(workdir):
+            if proc.poll() is not None:
+                assert proc.returncode == 0, f"the demo failed on its own ({proc.returncode})"
+                return False
+            assert time.monotonic() < deadline, "the demo neither finished nor reached the moment to kill it"
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 0.5))
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        # every job of the run was in that group: nothing may still write into the folder
+        for _ in range(100):
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("processes of the killed demo survived the SIGKILL of its group")
+        return True
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _recover(workdir: Path) -> None:
+    """The README's steps after a kill: the command first fails on the stale lock, --unlock clears it."""
+    stale = snakemake(workdir, *SMOKE, check=False)
+    assert stale.returncode != 0 and "cannot be locked" in stale.stdout + stale.stderr, stale.stderr[-2000:]
+    snakemake(workdir, *README_UNLOCK)
+
+
+def _metrics(run: Path) -> pd.DataFrame:
+    return pd.read_csv(run / "metrics.csv").drop(columns=["time_s"])  # wall-clock seconds differ, nothing else
+
+
+def _checkpoint_weights(path: Path) -> dict:
+    payload = torch.load(path, map_location="cpu", weights_only=False)
+    return {"generator": payload["generator"], "critic": payload["critic"], "step": payload["step"]}
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_the_readme_recovery_equals_an_uninterrupted_run(smoke_run, tmp_path):
+    workdir = copy_workflow(tmp_path / "killed")
+    rng = random.Random(20261203)
+    finished_before_kill: dict[str, int] = {}
+    for moment in (_training_in_progress, _evaluation_in_progress):
+        assert _run_until(workdir, moment, rng), f"the demo finished before {moment.__name__}"
+        finished_before_kill.update(_summaries(workdir))
+        _recover(workdir)
+    snakemake(workdir, *SMOKE)  # the same command again, to the end
+
+    # no finished training was redone: its summary is the very file written before the kill
+    after = _summaries(workdir)
+    assert finished_before_kill and {k: after.get(k) for k in finished_before_kill} == finished_before_kill
+
+    # every number equals the uninterrupted demo's: trainings (killed ones resumed), scores, tables
+    reference_runs = sorted(p.relative_to(smoke_run) for p in (smoke_run / RUNS).glob("*/*/seed*"))
+    assert reference_runs == sorted(p.relative_to(workdir) for p in (workdir / RUNS).glob("*/*/seed*"))
+    for rel in reference_runs:
+        ours, theirs = workdir / rel, smoke_run / rel
+        pd.testing.assert_frame_equal(_metrics(ours), _metrics(theirs))
+        ours_summary, theirs_summary = (json.loads((r / "summary.json").read_text()) for r in (ours, theirs))
+        for key in ("status", "steps_done", "diverged_step", "config_hash", "checkpoints"):
+            assert ours_summary[key] == theirs_summary[key], (rel, key)
+        for step, ckpt in theirs_summary["checkpoints"].items():
+            a, b = _checkpoint_weights(ours / ckpt), _checkpoint_weights(theirs / ckpt)
+            assert a["step"] == b["step"]
+            for net in ("generator", "critic"):
+                for name, tensor in b[net].items():
+                    assert torch.equal(a[net][name], tensor), (rel, step, net, name)
+        ours_scores = json.loads((ours / "scores" / "index.json").read_text())
+        theirs_scores = json.loads((theirs / "scores" / "index.json").read_text())
+        assert ours_scores.keys() == theirs_scores.keys()
+        for name in sorted((theirs / "scores").glob("step*.json")):
+            assert json.loads((ours / "scores" / name.name).read_text()) == json.loads(name.read_text()), (rel, name)
+    for table in ("scores.csv", "final_scores.csv", "pairwise.csv", "toy.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(workdir / "results/tables" / table),
+                                      pd.read_csv(smoke_run / "results/tables" / table))
