@@ -42,6 +42,11 @@ def load_plugins(paths) -> list[str]:
     return done
 
 
+def loaded_files() -> list[Path]:
+    """The plugin files imported in this process (resolved paths, in load order)."""
+    return [Path(key) for key in _loaded]
+
+
 def export(paths) -> str:
     """Absolute paths joined for GAN_BENCH_PLUGINS (jobs may run in another working directory)."""
     value = os.pathsep.join(str(Path(p).expanduser().resolve()) for p in paths or ())

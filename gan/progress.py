@@ -34,11 +34,11 @@ def code_fingerprint() -> str:
     never reused."""
     global _CODE
     if _CODE is None:
-        from gan.plugins import ENV
+        from gan.plugins import loaded_files
 
         digest = hashlib.sha256()
         root = Path(__file__).resolve().parent
-        files = sorted(root.rglob("*.py")) + [Path(p) for p in os.environ.get(ENV, "").split(os.pathsep) if p]
+        files = sorted(root.rglob("*.py")) + loaded_files()
         for path in files:
             digest.update(str(path.relative_to(root) if path.is_relative_to(root) else path).encode())
             digest.update(path.read_bytes() if path.exists() else b"")

@@ -48,6 +48,8 @@ BENCHMARK_KEY = "benchmark"
 DEFAULT_EXPERIMENT = "gan-bench"
 PARENT_TAG = "mlflow.parentRunId"
 GIT_TAG = "mlflow.source.git.commit"
+# MLflow's source tags (mlflow.utils.mlflow_tags): the UI's Source column shows the name, with the commit beside it
+SOURCE_TAGS = {"mlflow.source.type": "LOCAL", "mlflow.source.name": "gan-bench"}
 # MLflow's record of the experiment type (mlflow/server/js ExperimentKind): UIs without the sidebar's workflow switch
 # open a tagged experiment on its runs and ask no "which type?" question. MLflow 3.17's UI ignores it for the
 # landing tab: the switch decides (URL ?workflowType=, else the browser's last choice, default GenAI), hence UI_PATH.
@@ -147,7 +149,8 @@ def read_run(run_dir: str | os.PathLike, results_dir: str | os.PathLike | None =
     git = summary.get("git") or {}
     tags = {"dataset": dataset, "objective": objective, "seed": str(seed), "status": str(summary.get("status")),
             "model": str(summary.get("model")), "device": str(summary.get("device")),
-            "config_hash": str(summary.get("config_hash")), "gan_bench.git_dirty": str(git.get("dirty")).lower()}
+            "config_hash": str(summary.get("config_hash")), "gan_bench.git_dirty": str(git.get("dirty")).lower(),
+            **SOURCE_TAGS}
     if git.get("commit"):
         tags[GIT_TAG] = git["commit"]
     if results_dir is not None:
@@ -362,7 +365,7 @@ def sync(results_dir: str | os.PathLike = "results", tracking_uri: str | None = 
             git = next((c["tags"][GIT_TAG] for c in children if GIT_TAG in c["tags"]), None)
             parent, created = _find_or_create(client, experiment_id, key, experiment, start, {})
             report["runs_created"] += created
-            _update(client, parent, {GIT_TAG: git} if git else {}, {}, [])
+            _update(client, parent, {**SOURCE_TAGS, **({GIT_TAG: git} if git else {})}, {}, [])
             for child in children:
                 key = child["key"]
                 tags = {**child["tags"], PARENT_TAG: parent.info.run_id}

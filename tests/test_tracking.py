@@ -213,6 +213,7 @@ def test_sync_mirrors_files_with_parent_children_and_training_times(results):
         tags = run.data.tags
         assert tags[tracking.PARENT_TAG] == parent.info.run_id
         assert tags["mlflow.source.git.commit"] == "deadbeef" * 5 and "git_commit" not in tags
+        assert tags["mlflow.source.name"] == "gan-bench" and tags["mlflow.source.type"] == "LOCAL"
         assert tags["dataset"] == "gaussians8" and tags["seed"] == str(seed) and tags["status"] == "finished"
         assert tags["run_dir"] == f"runs/gaussians8/{objective}/seed{seed}"
         assert "diverged at step 150" in tags["scores.missing"]
