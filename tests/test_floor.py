@@ -31,6 +31,9 @@ def test_image_floor_uses_only_unseen_images_at_the_generated_n(tmp_path):
     assert len(real_pool("digits", {}, prepared, {"split": "test", "n_real": 300, "seed": 0})) == 60 + 1437
     weights = tmp_path / "classifier.pt"
     train_classifier("digits", weights, epochs=2, prepared=prepared)
+    # seeded: a second training writes the same bytes (score files record the weights' sha256)
+    train_classifier("digits", tmp_path / "again.pt", epochs=2, prepared=prepared)
+    assert weights.read_bytes() == (tmp_path / "again.pt").read_bytes()
     ref = compute_reference("digits", "classifier", tmp_path / "ref.npz", split="test", n_real=300, seed=0,
                             weights_path=weights, prepared=prepared)
     out = compute_floor("digits", "digits", {}, {"classifier": ref}, n_gen=500, repeats=2, eval_seed=0,

@@ -89,9 +89,46 @@ def _metrics(run: Path) -> pd.DataFrame:
     return pd.read_csv(run / "metrics.csv").drop(columns=["time_s"])  # wall-clock seconds differ, nothing else
 
 
+def _timeless(table: pd.DataFrame) -> pd.DataFrame:
+    """Without the wall-clock columns (eval_time_s, wall_clock_s, s_per_1k_gen_iters_*)."""
+    clocks = [c for c in table.columns if c.endswith("time_s") or c.startswith(("wall_clock", "s_per_"))]
+    return table.drop(columns=clocks)
+
+
 def _checkpoint_weights(path: Path) -> dict:
     payload = torch.load(path, map_location="cpu", weights_only=False)
     return {"generator": payload["generator"], "critic": payload["critic"], "step": payload["step"]}
+
+
+def _score(path: Path) -> dict:
+    return {k: v for k, v in json.loads(path.read_text()).items() if k != "time_s"}  # scoring's wall-clock seconds
+
+
+def assert_same_results(workdir: Path, reference: Path) -> None:
+    """Every number the demo wrote in workdir equals the reference run's: training curves and checkpoints
+    (bitwise), summaries, every checkpoint's scores, and the tables. Wall-clock seconds excepted."""
+    reference_runs = sorted(p.relative_to(reference) for p in (reference / RUNS).glob("*/*/seed*"))
+    assert reference_runs == sorted(p.relative_to(workdir) for p in (workdir / RUNS).glob("*/*/seed*"))
+    for rel in reference_runs:
+        ours, theirs = workdir / rel, reference / rel
+        pd.testing.assert_frame_equal(_metrics(ours), _metrics(theirs))
+        ours_summary, theirs_summary = (json.loads((r / "summary.json").read_text()) for r in (ours, theirs))
+        for key in ("status", "steps_done", "diverged_step", "config_hash", "checkpoints"):
+            assert ours_summary[key] == theirs_summary[key], (rel, key)
+        for step, ckpt in theirs_summary["checkpoints"].items():
+            a, b = _checkpoint_weights(ours / ckpt), _checkpoint_weights(theirs / ckpt)
+            assert a["step"] == b["step"]
+            for net in ("generator", "critic"):
+                for name, tensor in b[net].items():
+                    assert torch.equal(a[net][name], tensor), (rel, step, net, name)
+        ours_scores = json.loads((ours / "scores" / "index.json").read_text())
+        theirs_scores = json.loads((theirs / "scores" / "index.json").read_text())
+        assert ours_scores.keys() == theirs_scores.keys()
+        for name in sorted((theirs / "scores").glob("step*.json")):
+            assert _score(ours / "scores" / name.name) == _score(name), (rel, name)
+    for table in ("scores.csv", "final_scores.csv", "pairwise.csv", "toy.csv"):
+        ours, theirs = (_timeless(pd.read_csv(w / "results/tables" / table)) for w in (workdir, reference))
+        pd.testing.assert_frame_equal(ours, theirs)
 
 
 @pytest.mark.slow
@@ -108,27 +145,8 @@ def test_sigkill_at_random_moments_then_the_readme_recovery_equals_an_uninterrup
     # no finished training was redone: its summary is the very file written before the kill
     after = _summaries(workdir)
     assert finished_before_kill and {k: after.get(k) for k in finished_before_kill} == finished_before_kill
+    # and the training killed half-way resumed from its checkpoint instead of starting again
+    assert any("resuming" in log.read_text() for log in (workdir / "results/logs/train").rglob("*.log"))
 
     # every number equals the uninterrupted demo's: trainings (killed ones resumed), scores, tables
-    reference_runs = sorted(p.relative_to(smoke_run) for p in (smoke_run / RUNS).glob("*/*/seed*"))
-    assert reference_runs == sorted(p.relative_to(workdir) for p in (workdir / RUNS).glob("*/*/seed*"))
-    for rel in reference_runs:
-        ours, theirs = workdir / rel, smoke_run / rel
-        pd.testing.assert_frame_equal(_metrics(ours), _metrics(theirs))
-        ours_summary, theirs_summary = (json.loads((r / "summary.json").read_text()) for r in (ours, theirs))
-        for key in ("status", "steps_done", "diverged_step", "config_hash", "checkpoints"):
-            assert ours_summary[key] == theirs_summary[key], (rel, key)
-        for step, ckpt in theirs_summary["checkpoints"].items():
-            a, b = _checkpoint_weights(ours / ckpt), _checkpoint_weights(theirs / ckpt)
-            assert a["step"] == b["step"]
-            for net in ("generator", "critic"):
-                for name, tensor in b[net].items():
-                    assert torch.equal(a[net][name], tensor), (rel, step, net, name)
-        ours_scores = json.loads((ours / "scores" / "index.json").read_text())
-        theirs_scores = json.loads((theirs / "scores" / "index.json").read_text())
-        assert ours_scores.keys() == theirs_scores.keys()
-        for name in sorted((theirs / "scores").glob("step*.json")):
-            assert json.loads((ours / "scores" / name.name).read_text()) == json.loads(name.read_text()), (rel, name)
-    for table in ("scores.csv", "final_scores.csv", "pairwise.csv", "toy.csv"):
-        pd.testing.assert_frame_equal(pd.read_csv(workdir / "results/tables" / table),
-                                      pd.read_csv(smoke_run / "results/tables" / table))
+    assert_same_results(workdir, smoke_run)

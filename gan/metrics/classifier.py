@@ -99,7 +99,10 @@ def train_classifier(dataset: str, out_path: str | Path, data_root: str | Path =
                    "time_s": round(time.time() - start, 3), "versions": package_versions(("torch", "numpy"))})
     out_path = Path(out_path)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    atomic.torch_save({"state_dict": state, **{k: v for k, v in record.items() if k != "versions"}}, out_path)
+    # wall-clock seconds stay out of the weights file: same seed, same device -> the same bytes (and weights_sha256,
+    # which every score file records)
+    atomic.torch_save({"state_dict": state, **{k: v for k, v in record.items() if k not in ("versions", "time_s")}},
+                      out_path)
     atomic.write_json(out_path.with_suffix(".json"), {**record, "weights_path": str(out_path),
                                                   "weights_sha256": sha256_file(out_path)})
     return record
