@@ -495,3 +495,19 @@ def test_image_grid_gray_and_rgb():
     assert g.shape == (2 * 5 + 1, 3 * 5 + 1) and g.dtype == np.uint8
     c = image_grid(np.zeros((4, 3, 4, 4), np.uint8), pad=0)
     assert c.shape == (8, 8, 3)
+
+
+def test_tiny_critic_estimates_carry_their_power_of_ten_in_the_label():
+    """WGAN's clipped critic estimates ~1e-5: the multiplier goes into the x label (matplotlib's offset text
+    overlapped it); ordinary values keep plain ticks."""
+    import matplotlib.pyplot as plt
+
+    from gan.report.figures import _x_label_with_scale
+
+    fig, (tiny, plain) = plt.subplots(1, 2)
+    _x_label_with_scale(tiny, [2e-5, 4.5e-5, float("nan")], "estimate")
+    _x_label_with_scale(plain, [0.15, 0.3], "estimate")
+    assert tiny.get_xlabel() == "estimate\n(ticks $\\times 10^{-5}$)"
+    assert tiny.xaxis.get_major_formatter()(3e-5) == "3"
+    assert plain.get_xlabel() == "estimate"
+    plt.close(fig)

@@ -123,6 +123,19 @@ def _kilo(x: float, _pos=None) -> str:
     return f"{x:g}"
 
 
+def _x_label_with_scale(ax, values, label: str) -> None:
+    """Put a power-of-ten multiplier of tiny or huge x values into the axis label: matplotlib's own offset text
+    sits on the label's line and overlaps it (WGAN's clipped critic: estimates of 1e-5)."""
+    finite = np.abs(pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float))
+    finite = finite[np.isfinite(finite) & (finite > 0)]
+    exp = int(np.floor(np.log10(finite.max()))) if finite.size else 0
+    if -3 < exp < 4:
+        ax.set_xlabel(label)
+        return
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos=None: f"{v / 10.0 ** exp:g}"))
+    ax.set_xlabel(f"{label}\n(ticks $\\times 10^{{{exp}}}$)")
+
+
 def _time_unit(max_seconds: float) -> tuple[float, str]:
     """(divisor, unit) so that wall-clock axes read in s, min or h."""
     if max_seconds >= 3 * 3600:
@@ -404,7 +417,7 @@ def plot_critic_estimate(training: pd.DataFrame, scores: pd.DataFrame, out_paths
                 else:
                     rho = "undefined\n(no run with 3+ scored checkpoints)"
                 ax_s.set_title(f"within-run Spearman ρ: {rho}", fontsize=9)
-                ax_s.set_xlabel(QUANTITY_LABELS.get(q, q).replace("\n", " "))
+                _x_label_with_scale(ax_s, pts[q], QUANTITY_LABELS.get(q, q).replace("\n", " "))
                 ax_s.set_ylabel(metric_spec(m).axis_label())
                 _auto_log(ax_s, pts[m])
             if shade is not None:
