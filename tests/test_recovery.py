@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import torch
 
-from workflow_helpers import SMOKE, complete_config, copy_workflow, snakemake
+from workflow_helpers import SMOKE, complete_config, copy_workflow, snakemake, snakemake_call
 
 README_UNLOCK = ("--unlock", *complete_config("config/smoke.yaml"))
 # The demo with its first seed only (half the cost; the suite's budget is 20 minutes): the same jobs per run, the
@@ -53,9 +53,9 @@ def _evaluation_in_progress(workdir: Path) -> bool:
 def _run_until(workdir: Path, moment, rng: random.Random, timeout: float = 1200) -> bool:
     """Start the README command in its own process group; SIGKILL the group a random 0-0.5 s after `moment` holds.
     Returns False if the run ended (successfully) before the moment came."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-    proc = subprocess.Popen(["snakemake", *DEMO], cwd=workdir, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    cmd, env = snakemake_call(*DEMO)
+    proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     deadline = time.monotonic() + timeout
     try:
         while not moment(workdir):

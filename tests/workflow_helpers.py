@@ -45,12 +45,18 @@ def write_config(workdir: Path, name: str, config: dict) -> Path:
     return path
 
 
+def snakemake_call(*args: str, env: dict | None = None) -> tuple[list[str], dict]:
+    """The command line and environment of `snakemake ARGS` as the tests run it (for callers that start it
+    themselves, e.g. to kill it)."""
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", **(env or {})}
+    exe = shutil.which("snakemake") or sys.executable
+    return ([exe, *args] if exe.endswith("snakemake") else [exe, "-m", "snakemake", *args]), full_env
+
+
 def snakemake(workdir: Path, *args: str, env: dict | None = None, timeout: int = 1200,
               check: bool = True) -> subprocess.CompletedProcess:
     """`snakemake ARGS` in workdir (the same executable users call), output captured."""
-    full_env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", **(env or {})}
-    exe = shutil.which("snakemake") or sys.executable
-    cmd = [exe, *args] if exe.endswith("snakemake") else [exe, "-m", "snakemake", *args]
+    cmd, full_env = snakemake_call(*args, env=env)
     proc = subprocess.run(cmd, cwd=workdir, env=full_env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
