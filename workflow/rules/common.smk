@@ -85,11 +85,20 @@ def tracking_outputs():
 # asks for the sum over the members that run side by side, sums the members' real sizes, not the profile default.
 # ---------------------------------------------------------------------------------------------------------------
 
-# MB per job. A cluster job runs its script under two Snakemake processes (the batch script's and the one srun
-# starts), each with torch imported: measured 0.4-0.5 GB of private memory apiece plus 0.3 GB of shared libraries,
-# so about 1.6 GB before any data. Image jobs add the dataset's tensors (CIFAR-10's two splits: 0.7 GB as float),
-# the CUDA context and the Inception network.
-MEM_MB = {"points": 3000, "images": 8000}
+# What one job of each kind asks for (the one table of job sizes):
+# - mem_mb: a cluster job runs its script under two Snakemake processes (the batch script's and the one srun
+#   starts), each with torch imported: measured 0.4-0.5 GB of private memory apiece plus 0.3 GB of shared libraries,
+#   so about 1.6 GB before any data. Image jobs add the dataset's tensors (CIFAR-10's two splits: 0.7 GB as float),
+#   the CUDA context and the Inception network.
+# - gpu: images train and score on a GPU; the 2-D MLPs are faster on one CPU core than launch-bound on a GPU.
+# - loader_threads: image scoring (score, reference) gives threads - 1 DataLoader workers to resizing the images
+#   for the extractor; 2-D points need one thread.
+# - train_runtime, eval_minutes_per_checkpoint: minutes (Inception on 10k images is about a minute a checkpoint on
+#   a GPU).
+JOB_SIZE = {
+    "points": dict(mem_mb=3000, gpu=0, loader_threads=1, train_runtime=120, eval_minutes_per_checkpoint=1),
+    "images": dict(mem_mb=8000, gpu=1, loader_threads=4, train_runtime=720, eval_minutes_per_checkpoint=5),
+}
 
 # A GPU type for the GPU jobs only (sbatch --gpus=<model>:1), from the environment of the `snakemake` call. It
 # cannot be a profile resource: for a rule that runs both kinds the plugin turns gpu_model with gpu=0 into
@@ -97,16 +106,12 @@ MEM_MB = {"points": 3000, "images": 8000}
 GPU_MODEL = os.environ.get("GAN_BENCH_GPU_MODEL") or None
 
 
-def dataset_kind(wildcards):
-    return GRID.kind(wildcards.dataset)
-
-
-def mem_mb_for(kind):
-    return MEM_MB[kind]
+def job_size(wildcards, key):
+    return JOB_SIZE[GRID.kind(wildcards.dataset)][key]
 
 
 def job_mem_mb(wildcards):
-    return mem_mb_for(dataset_kind(wildcards))
+    return job_size(wildcards, "mem_mb")
 
 
 def train_threads(wildcards):
@@ -115,17 +120,15 @@ def train_threads(wildcards):
 
 
 def loader_threads(wildcards):
-    # image scoring (score, reference): the scripts give threads - 1 DataLoader workers to resizing the images
-    # for the extractor; 2-D points need one thread
-    return 4 if GRID.is_images(wildcards.dataset) else 1
+    return job_size(wildcards, "loader_threads")
 
 
 def train_runtime(wildcards):
-    return 720 if GRID.is_images(wildcards.dataset) else 120
+    return job_size(wildcards, "train_runtime")
 
 
 def uses_gpu(wildcards):
-    return int(GRID.is_images(wildcards.dataset))
+    return job_size(wildcards, "gpu")
 
 
 def reference_uses_gpu(wildcards):
@@ -150,8 +153,8 @@ def checkpoint_steps(wildcards):
 
 
 def eval_runtime(wildcards):
-    # minutes for all of a run's checkpoints: Inception on 10k images is about a minute a checkpoint on a GPU
-    per_checkpoint = 5 if GRID.is_images(wildcards.dataset) else 1
+    # minutes for all of a run's checkpoints
+    per_checkpoint = job_size(wildcards, "eval_minutes_per_checkpoint")
     return 10 + per_checkpoint * len(GRID.checkpoint_steps(wildcards.dataset))
 
 

@@ -22,7 +22,7 @@ rule optimal_critic:
     threads: 1
     resources:
         gpu=0,
-        mem_mb=mem_mb_for("points"),  # figure1a datasets are 2-D sets, and need not be in the grid
+        mem_mb=JOB_SIZE["points"]["mem_mb"],  # figure1a datasets are 2-D sets, and need not be in the grid
         runtime=60,
     params:
         dataset=lambda wildcards: wildcards.dataset,
