@@ -13,6 +13,19 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
+# The SLURM run of the smoke config waits on the cluster most of its time and runs the local demo (the `smoke_run`
+# fixture) alongside meanwhile: it must come before every other test that needs the demo, or the demo runs alone.
+STARTS_SMOKE_RUN = "test_slurm.py::test_smoke_config_through_slurm_profile_equals_local_run"
+
+
+def pytest_collection_modifyitems(config, items):
+    starter = [item for item in items if item.nodeid.endswith(STARTS_SMOKE_RUN)]
+    if starter:
+        items.remove(starter[0])
+        first_user = next((i for i, item in enumerate(items) if "smoke_run" in item.fixturenames), len(items))
+        items.insert(first_user, starter[0])
+
+
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
     """One run of the README demo (the smoke config) in a copy of the workflow, shared by every test using it."""
