@@ -280,3 +280,23 @@ def test_within_run_correlation_is_not_fooled_by_per_seed_offsets():
     res = within_run_spearman(trend, "x", "y")
     assert res["mean_rho"] == pytest.approx(-1) and res["n_negative"] == 3
     assert [r["rho"] for r in res["per_run"]] == pytest.approx([-1.0] * 3)
+
+
+def test_within_run_interval_stays_inside_the_range_of_a_correlation():
+    """Per-run correlations near 1: the t-interval of their mean reaches past 1 and is cut to [-1, 1], and says so;
+    one that fits inside is the plain t-interval."""
+    from gan.report.stats import CLIPPED_NOTE, t_interval, within_run_spearman
+
+    steps = np.arange(6.0)
+    noisy = {0: steps, 1: steps, 2: np.array([0, 2, 1, 3, 5, 4.0]), 3: np.array([1, 0, 2, 4, 3, 5.0]), 4: steps}
+    df = pd.DataFrame([{"seed": s, "x": x, "y": y} for s, ys in noisy.items() for x, y in zip(steps, ys)])
+    res = within_run_spearman(df, "x", "y")
+    rhos = [r["rho"] for r in res["per_run"]]
+    low, high = t_interval(rhos)
+    assert high > 1 and res["clipped"] and res["note"] == CLIPPED_NOTE
+    assert (res["low"], res["high"]) == (pytest.approx(low), 1.0)
+    moderate = {0: [3, 0, 1, 5, 2, 4], 1: [2, 1, 0, 4, 5, 3], 2: [0, 3, 4, 1, 5, 2]}  # rho 0.43, 0.60, 0.37
+    moderate = pd.DataFrame([{"seed": s, "x": x, "y": y} for s, ys in moderate.items() for x, y in zip(steps, ys)])
+    res = within_run_spearman(moderate, "x", "y")
+    assert not res["clipped"] and res["note"] == ""
+    assert (res["low"], res["high"]) == pytest.approx(t_interval([r["rho"] for r in res["per_run"]]))

@@ -15,8 +15,9 @@ Figures (file stems: :func:`gan.layout.figure_stems`, paths: :meth:`gan.layout.L
   real-vs-real floor (mean ± std over its draws) as a grey band, one panel per dataset.
 - ``critic_{dataset}``: Wasserstein estimate (wgan, wgan-gp) or discriminator loss (gan, gan-minimax) vs
   generator iterations (mean and 95 % t-interval over seeds), and the same at checkpoint steps against the score,
-  with Spearman's rho computed within each run and summarised over seeds (``critic_correlation.csv``: one row
-  per run, one summary row per dataset and objective).
+  with Spearman's rho computed within each run and summarised over seeds (mean and 95 % t-interval, cut to
+  [-1, 1] where it reaches past, as its note says; ``critic_correlation.csv``: one row per run, one summary row
+  per dataset and objective).
 - ``toy_critics`` (only when there are toy datasets): real points, generated points and the critic value over
   the plane (the critic_grid rule's file), final checkpoint, one seed.
 - ``samples_{dataset}``: image grid per objective at the final checkpoint; ``samples_strip_{dataset}``: grids over
@@ -410,8 +411,9 @@ def plot_critic_estimate(training: pd.DataFrame, scores: pd.DataFrame, out_paths
                 shade = ax_s.scatter(pts[q], pts[m], c=pts["step"], cmap=_STEP_CMAP, vmin=0, vmax=smax,
                                      marker=mk[obj], s=30, edgecolor=pal[obj], linewidth=1.2, zorder=2)
                 if res["n_runs"] >= 2:
+                    cut = ", cut to [-1, 1]" if res["clipped"] else ""
                     rho = (f"mean {res['mean_rho']:.2f} [{res['low']:.2f}, {res['high']:.2f}]\n"
-                           f"(95% t-interval over {res['n_runs']} seeds)")
+                           f"(95% t-interval over {res['n_runs']} seeds{cut})")
                 elif res["n_runs"] == 1:
                     rho = f"{res['mean_rho']:.2f}\n(1 seed, no interval)"
                 else:

@@ -338,14 +338,18 @@ def spearman(x: Iterable[float], y: Iterable[float]) -> dict:
     return out
 
 
+CLIPPED_NOTE = "t-interval cut to [-1, 1]"
+
+
 def within_run_spearman(df: pd.DataFrame, x: str, y: str, run: str = "seed", level: float = 0.95) -> dict:
     """The relation of x and y within each run (Spearman over its checkpoints), summarised over runs.
 
     Pooling the checkpoints of several runs mixes per-run offsets with the within-run relation and makes an
     independent-points p-value meaningless; the WGAN paper's claim (the critic's estimate falls as samples
     improve) is about one run's trajectory. Returns {"per_run": [{run, rho, n, note}], "mean_rho", "low", "high"
-    (Student-t interval of the mean over runs with a defined rho; NaN below 2 runs), "n_runs", "n_positive",
-    "n_negative", "note"}.
+    (Student-t interval of the mean over runs with a defined rho, NaN below 2 runs, cut to [-1, 1], the range of a
+    correlation: the cut never excludes a possible mean, so it keeps the coverage), "clipped" (whether it was cut;
+    the note says so), "n_runs", "n_positive", "n_negative", "note"}.
     """
     per_run = []
     for key, g in df.groupby(run, sort=True):
@@ -354,9 +358,12 @@ def within_run_spearman(df: pd.DataFrame, x: str, y: str, run: str = "seed", lev
     rhos = np.array([r["rho"] for r in per_run], dtype=float)
     rhos = rhos[np.isfinite(rhos)]
     low, high = t_interval(rhos, level) if len(rhos) >= 2 else (math.nan, math.nan)
+    clipped = bool(low < -1 or high > 1)
+    low, high = (max(low, -1.0), min(high, 1.0)) if clipped else (low, high)
     note = "" if len(rhos) else "no run with 3 or more scored checkpoints and varying values"
+    note = CLIPPED_NOTE if clipped else note
     return {"per_run": per_run, "mean_rho": float(rhos.mean()) if len(rhos) else math.nan, "low": low,
-            "high": high, "n_runs": int(len(rhos)), "n_positive": int((rhos > 0).sum()),
+            "high": high, "clipped": clipped, "n_runs": int(len(rhos)), "n_positive": int((rhos > 0).sum()),
             "n_negative": int((rhos < 0).sum()), "note": note}
 
 
