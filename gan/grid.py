@@ -189,9 +189,6 @@ class BenchmarkGrid:
     def kind(self, dataset: str) -> str:
         return self.dataset_entries[dataset].kind
 
-    def is_images(self, dataset: str) -> bool:
-        return self.kind(dataset) == "images"
-
     @property
     def toy_datasets(self) -> list[str]:
         return [d for d in self.datasets if self.kind(d) == "points"]

@@ -360,8 +360,8 @@ def within_run_spearman(df: pd.DataFrame, x: str, y: str, run: str = "seed", lev
     low, high = t_interval(rhos, level) if len(rhos) >= 2 else (math.nan, math.nan)
     clipped = bool(low < -1 or high > 1)
     low, high = (max(low, -1.0), min(high, 1.0)) if clipped else (low, high)
-    note = "" if len(rhos) else "no run with 3 or more scored checkpoints and varying values"
-    note = CLIPPED_NOTE if clipped else note
+    undefined = "no run with 3 or more scored checkpoints and varying values"
+    note = CLIPPED_NOTE if clipped else "" if len(rhos) else undefined
     return {"per_run": per_run, "mean_rho": float(rhos.mean()) if len(rhos) else math.nan, "low": low,
             "high": high, "clipped": clipped, "n_runs": int(len(rhos)), "n_positive": int((rhos > 0).sum()),
             "n_negative": int((rhos < 0).sum()), "note": note}
