@@ -246,11 +246,14 @@ def test_pairwise_table(tables):
     assert row["effect"] == 1.0 and row["cliffs_delta"] == 1.0  # oriented: > 0 when A is better
     assert row["p"] == pytest.approx(2 / 2**3) and row["p_min"] == pytest.approx(2 / 2**3)
     assert row["diff"] == pytest.approx(-10.0) and row["diff_n"] == 2  # over the seeds where both finished
-    np.testing.assert_allclose(p["p_holm"], st.holm(p["p"]))  # one Holm family: the whole table
+    for ds, fam in p[p["family"] != "descriptive"].groupby("dataset"):  # the declared family: the primary metric
+        assert fam["metric"].nunique() == 1
+        np.testing.assert_allclose(fam["p_holm"], st.holm(fam["p"]))
+    assert p.loc[p["family"] == "descriptive", "p_holm"].isna().all()
     assert set(p["metric"]) >= {"fid", "kid", "w1", "modes_covered"}
     assert "kid_std" not in set(p["metric"])
     md = (tables.paths["pairwise"][0].parent / "pairwise.md").read_text()
-    assert "wgan-gp" in md and "gan vs wgan" in md and "paired" in md and f"m = {p['p'].notna().sum()}" in md
+    assert "wgan-gp" in md and "gan vs wgan" in md and "paired" in md and "Correction family (declared)" in md
 
 
 def test_toy_table(tables):

@@ -398,9 +398,10 @@ def plot_critic_estimate(training: pd.DataFrame, scores: pd.DataFrame, out_paths
                 ids = {"dataset": ds, "objective": obj, "quantity": q, "metric": m}
                 corr_rows += [{**ids, "seed": r["seed"], "rho": r["rho"], "n_checkpoints": r["n"],
                                "note": r["note"]} for r in res["per_run"]]
-                corr_rows.append({**ids, "seed": "mean over seeds", "rho": res["mean_rho"], "ci_low": res["low"],
-                                  "ci_high": res["high"], "n_seeds": res["n_runs"], "n_positive": res["n_positive"],
-                                  "n_negative": res["n_negative"], "note": res["note"]})
+                corr_rows.append({**ids, "seed": "mean over seeds", "rho": res["mean_rho"], "p": res["p"],
+                                  "p_min": res["p_min"], "test": res["method"], "n_seeds": res["n_runs"],
+                                  "n_positive": res["n_positive"], "n_negative": res["n_negative"],
+                                  "note": res["note"]})
                 pts = pts.dropna(subset=[q, m])
                 if pts.empty:
                     _empty(ax_s, "no scored checkpoints")
@@ -410,12 +411,9 @@ def plot_critic_estimate(training: pd.DataFrame, scores: pd.DataFrame, out_paths
                     ax_s.plot(g[q], g[m], color=pal[obj], alpha=0.35, linewidth=0.8, zorder=1)
                 shade = ax_s.scatter(pts[q], pts[m], c=pts["step"], cmap=_STEP_CMAP, vmin=0, vmax=smax,
                                      marker=mk[obj], s=30, edgecolor=pal[obj], linewidth=1.2, zorder=2)
-                if res["n_runs"] >= 2:
-                    cut = ", cut to [-1, 1]" if res["clipped"] else ""
-                    rho = (f"mean {res['mean_rho']:.2f} [{res['low']:.2f}, {res['high']:.2f}]\n"
-                           f"(95% t-interval over {res['n_runs']} seeds{cut})")
-                elif res["n_runs"] == 1:
-                    rho = f"{res['mean_rho']:.2f}\n(1 seed, no interval)"
+                if res["n_runs"] >= 1:
+                    rho = (f"mean {res['mean_rho']:.2f}, > 0 in {res['n_positive']}/{res['n_runs']} runs\n"
+                           f"(exact permutation p = {res['p']:.2g})")
                 else:
                     rho = "undefined\n(no run with 3+ scored checkpoints)"
                 ax_s.set_title(f"within-run Spearman ρ: {rho}", fontsize=9)
@@ -430,7 +428,7 @@ def plot_critic_estimate(training: pd.DataFrame, scores: pd.DataFrame, out_paths
             handles = _legend_handles(objs_all)
             _figure_legend(fig, handles)
         corr = pd.DataFrame(corr_rows, columns=["dataset", "objective", "quantity", "metric", "seed", "rho",
-                                                "n_checkpoints", "ci_low", "ci_high", "n_seeds", "n_positive",
+                                                "n_checkpoints", "p", "p_min", "test", "n_seeds", "n_positive",
                                                 "n_negative", "note"])
         if corr_csv is not None:
             write_csv(corr, corr_csv)

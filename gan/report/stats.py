@@ -14,8 +14,13 @@ Conventions (the tables state them in their notes):
   finished runs only, and the success rate (finished / ended runs) with its exact Clopper-Pearson interval is
   reported beside them.
 - **Effect sizes are oriented**: > 0 means A is *better* than B (by the metric's direction).
-- The smallest attainable two-sided p follows from n: 2 / C(n_a + n_b, n_a) unpaired, 2 / 2^n paired.
-- One Holm correction per table: :func:`pairwise_comparisons` adjusts over every test it returns.
+- The smallest attainable two-sided p follows from n: 2 / C(n_a + n_b, n_a) unpaired, 2 / 2^m paired (m = the
+  non-zero differences, the only ones the sign-flip distribution sees).
+- A declared correction family: :func:`pairwise_comparisons` applies Holm within each family it is given (by
+  default each dataset's comparisons on its primary metric) and leaves every other comparison descriptive (its
+  raw p, no adjusted p); :func:`seeds_needed` says how many seeds a family member needs to be able to reach 0.05.
+- The within-run critic-quality relation: :func:`within_run_spearman` gives each run's Spearman rho and an exact
+  permutation test (checkpoint order shuffled within each run), not an interval of a mean of correlations.
 
 Intervals: :func:`t_interval` is the Student-t interval of a mean (exact for normal data; a percentile bootstrap
 over 5 seeds covers about 84% for a nominal 95%); :func:`band_over_seeds` gives it at every x of a curve.
@@ -79,12 +84,16 @@ def t_interval(values: Iterable[float], level: float = 0.95) -> tuple[float, flo
     return float(a.mean() - half), float(a.mean() + half)
 
 
+MIN_BAND_N = 3  # fewest seeds for a band: at 2 a "95%" band of a discrete metric covers about half the time
+
+
 def band_over_seeds(df: pd.DataFrame, x: str, y: str, group: str | Sequence[str] | None = None,
-                    level: float = 0.95) -> pd.DataFrame:
+                    level: float = 0.95, min_n: int = MIN_BAND_N) -> pd.DataFrame:
     """Mean over seeds of `y` at each `x` (within each `group`), with the Student-t interval of that mean.
 
     One row per (group..., x) with the columns ``[*group, x, "mean", "low", "high", "n"]``: n = finite values at
-    that x (one per seed); low/high are NaN where n < 2 (no band rather than a fake one). Vectorised: one groupby.
+    that x (one per seed); low/high are NaN where n < min_n (3: no band rather than one that covers far less than it
+    says; the figures draw the seeds themselves there). Vectorised: one groupby.
     For a figure's 95% band over seeds: ``band_over_seeds(scores, "step", "fid", ["dataset", "objective"])``.
     """
     group = [] if group is None else ([group] if isinstance(group, str) else list(group))
@@ -95,7 +104,7 @@ def band_over_seeds(df: pd.DataFrame, x: str, y: str, group: str | Sequence[str]
     g = d.groupby(keys, sort=True)["_y"].agg(["mean", "std", "count"]).reset_index()
     n = g["count"].to_numpy(dtype=int)
     with np.errstate(invalid="ignore", divide="ignore"):
-        tq = np.where(n >= 2, sps.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)), np.nan)
+        tq = np.where(n >= max(min_n, 2), sps.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)), np.nan)
         half = tq * g["std"].to_numpy(dtype=float) / np.sqrt(np.maximum(n, 1))
     mean = g["mean"].to_numpy(dtype=float)
     out = g[keys].copy()
@@ -126,10 +135,28 @@ def min_p_unpaired(n_a: int, n_b: int) -> float:
 
 
 def min_p_paired(n: int) -> float:
-    """Smallest two-sided p an exact sign-flip test can give with n pairs: 2 / 2^n."""
-    if n < 1:
+    """Smallest two-sided p an exact sign-flip test can give with n non-zero pair differences: 2 / 2^n (1 when
+    every difference is zero; NaN with no pair)."""
+    if n < 0:
         return math.nan
     return min(1.0, 2.0 / 2.0 ** n)
+
+
+ALPHA = 0.05
+
+
+def seeds_needed(family_size: int, alpha: float = ALPHA, paired: bool = True) -> int:
+    """Fewest seeds with which one comparison of a Holm family of `family_size` tests can reach `alpha`.
+
+    Holm's smallest adjusted p is family_size x the smallest raw p, so a paired exact test needs
+    family_size * 2 / 2^n <= alpha (n non-zero pairs; every one must agree in sign to get there), and an unpaired
+    one family_size * 2 / C(2n, n) <= alpha with n runs per group."""
+    if family_size < 1:
+        return 0
+    n = 1
+    while family_size * (min_p_paired(n) if paired else min_p_unpaired(n, n)) > alpha:
+        n += 1
+    return n
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:
@@ -248,7 +275,9 @@ def signed_rank_exact(a: Iterable[float], b: Iterable[float]) -> dict:
     (a diverged run, -inf on the oriented scale, loses to its finished partner by more than any finite gap)."""
     d = paired_differences(a, b)
     n = len(d)
-    out = {"t": math.nan, "p": math.nan, "p_min": min_p_paired(n), "n_pairs": n, "n_nonzero": int((d != 0).sum()),
+    # zero differences drop out of the sign-flip distribution, so the smallest reachable p follows from the rest
+    out = {"t": math.nan, "p": math.nan, "p_min": min_p_paired(int((d != 0).sum())), "n_pairs": n,
+           "n_nonzero": int((d != 0).sum()),
            "r_rb": math.nan, "method": "", "note": ""}
     if n < MIN_N:
         out["note"] = NO_TEST
@@ -338,33 +367,76 @@ def spearman(x: Iterable[float], y: Iterable[float]) -> dict:
     return out
 
 
-CLIPPED_NOTE = "t-interval cut to [-1, 1]"
+PERMUTATION_EXACT_MAX_N = 8  # enumerate all n! checkpoint orders of a run up to n = 8 (40,320); beyond, Monte Carlo
+WITHIN_RUN_TEST = "exact permutation of checkpoint order within each run"
 
 
-def within_run_spearman(df: pd.DataFrame, x: str, y: str, run: str = "seed", level: float = 0.95) -> dict:
-    """The relation of x and y within each run (Spearman over its checkpoints), summarised over runs.
+def _rank_correlation_null(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
+    """Spearman rho of (x, y) under every ordering of y against x: (values, exact). All n! orderings up to
+    PERMUTATION_EXACT_MAX_N (each equally likely under H0), else MC_RESAMPLES random ones."""
+    rx, ry = sps.rankdata(x), sps.rankdata(y)
+    n = len(rx)
+    exact = n <= PERMUTATION_EXACT_MAX_N
+    perms = (np.array(list(itertools.permutations(range(n)))) if exact else
+             np.argsort(rng.random((MC_RESAMPLES, n)), axis=1))
+    cx, cy = rx - rx.mean(), ry - ry.mean()
+    return (cy[perms] @ cx) / math.sqrt((cx @ cx) * (cy @ cy)), exact
+
+
+def _sum_distribution(nulls: list[np.ndarray], decimals: int = 9) -> tuple[np.ndarray, np.ndarray]:
+    """The exact distribution of a sum of independent discrete variables, each uniform over its listed values:
+    (support, probabilities), by convolution (values rounded to `decimals` to merge equal sums)."""
+    support, prob = np.zeros(1), np.ones(1)
+    for values in nulls:
+        v, counts = np.unique(np.round(values, decimals), return_counts=True)
+        s = np.round(support[:, None] + v[None, :], decimals).ravel()
+        w = (prob[:, None] * (counts / counts.sum())[None, :]).ravel()
+        support, inverse = np.unique(s, return_inverse=True)
+        prob = np.bincount(inverse, weights=w)
+    return support, prob
+
+
+def within_run_spearman(df: pd.DataFrame, x: str, y: str, run: str = "seed") -> dict:
+    """The relation of x and y within each run (Spearman over its checkpoints), tested over runs exactly.
 
     Pooling the checkpoints of several runs mixes per-run offsets with the within-run relation and makes an
     independent-points p-value meaningless; the WGAN paper's claim (the critic's estimate falls as samples
-    improve) is about one run's trajectory. Returns {"per_run": [{run, rho, n, note}], "mean_rho", "low", "high"
-    (Student-t interval of the mean over runs with a defined rho, NaN below 2 runs, cut to [-1, 1], the range of a
-    correlation: the cut never excludes a possible mean, so it keeps the coverage), "clipped" (whether it was cut;
-    the note says so), "n_runs", "n_positive", "n_negative", "note"}.
+    improve) is about one run's trajectory. The test: under H0 (no relation within a run) every order of a run's
+    y values against its x values is equally likely, independently across runs; the statistic is the sum of the
+    per-run rhos, and its null distribution is the convolution of every run's permutation distribution (exact: all
+    n! orders of each run up to n = 8 checkpoints; Monte Carlo beyond, said in `method`). Two-sided:
+    p = P(|S*| >= |S|). Runs with fewer than 3 checkpoints or constant values have no rho and are left out.
+
+    Returns {"per_run": [{run, rho, n, note}], "mean_rho", "n_runs" (runs with a rho), "n_positive",
+    "n_negative", "p", "p_min" (the smallest p these runs allow), "method", "note"}.
     """
-    per_run = []
+    per_run, nulls, exact_all = [], [], True
+    rng = np.random.default_rng(MC_SEED)
     for key, g in df.groupby(run, sort=True):
         res = spearman(g[x], g[y])
         per_run.append({run: key, "rho": res["rho"], "n": res["n"], "note": res["note"]})
+        if np.isfinite(res["rho"]):
+            xv, yv = _array(g[x]), _array(g[y])
+            ok = np.isfinite(xv) & np.isfinite(yv)
+            null, exact = _rank_correlation_null(xv[ok], yv[ok], rng)
+            nulls.append(null)
+            exact_all &= exact
     rhos = np.array([r["rho"] for r in per_run], dtype=float)
     rhos = rhos[np.isfinite(rhos)]
-    low, high = t_interval(rhos, level) if len(rhos) >= 2 else (math.nan, math.nan)
-    clipped = bool(low < -1 or high > 1)
-    low, high = (max(low, -1.0), min(high, 1.0)) if clipped else (low, high)
-    undefined = "no run with 3 or more scored checkpoints and varying values"
-    note = CLIPPED_NOTE if clipped else "" if len(rhos) else undefined
-    return {"per_run": per_run, "mean_rho": float(rhos.mean()) if len(rhos) else math.nan, "low": low,
-            "high": high, "clipped": clipped, "n_runs": int(len(rhos)), "n_positive": int((rhos > 0).sum()),
-            "n_negative": int((rhos < 0).sum()), "note": note}
+    out = {"per_run": per_run, "mean_rho": float(rhos.mean()) if len(rhos) else math.nan, "n_runs": int(len(rhos)),
+           "n_positive": int((rhos > 0).sum()), "n_negative": int((rhos < 0).sum()), "p": math.nan,
+           "p_min": math.nan, "method": "", "note": ""}
+    if not len(rhos):
+        out["note"] = "no run with 3 or more scored checkpoints and varying values"
+        return out
+    support, prob = _sum_distribution(nulls)
+    tol = 1e-9 * len(nulls)
+    observed = abs(float(rhos.sum()))
+    out.update(p=float(min(1.0, prob[np.abs(support) >= observed - tol].sum())),
+               p_min=float(min(1.0, prob[np.abs(support) >= np.abs(support).max() - tol].sum())),
+               method=WITHIN_RUN_TEST + ("" if exact_all else
+                                          f" (Monte Carlo: {MC_RESAMPLES} orders per run, seed {MC_SEED})"))
+    return out
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -422,13 +494,19 @@ def _outcome_frame(values: pd.DataFrame, metric: str, group: str) -> pd.DataFram
 
 PAIRWISE_COLUMNS = ["metric", "a", "b", "test", "n_a", "n_b", "n_pairs", "diverged_a", "diverged_b",
                     "effect_name", "effect", "cliffs_delta", "mean_a", "mean_b", "diff", "diff_low", "diff_high",
-                    "diff_n", "statistic", "p", "p_holm", "p_min", "method", "better", "note"]
+                    "diff_n", "statistic", "p", "family", "family_size", "p_holm", "p_min", "method", "better",
+                    "note"]
+DESCRIPTIVE = "descriptive"
 
 
 def pairwise_comparisons(values: pd.DataFrame, metrics: str | Sequence[str], group: str = "objective",
-                         by: Sequence[str] = ("dataset",)) -> pd.DataFrame:
-    """Every pair of `group` values (canonical order) within each `by` cell, on each of `metrics`; ONE Holm
-    correction over every test returned (the table's family).
+                         by: Sequence[str] = ("dataset",), family: dict | None = None) -> pd.DataFrame:
+    """Every pair of `group` values (canonical order) within each `by` cell, on each of `metrics`, with a Holm
+    correction within each declared family.
+
+    `family`: {by-cell key (the value, or a tuple for several `by` keys): metric}: in each cell the comparisons on
+    that metric form one family (column `family`, its size `family_size`, Holm-adjusted `p_holm`); every other
+    comparison is descriptive (`family` "descriptive", `p_holm` NaN). None: every test returned is one family.
 
     `values`: one row per run (e.g. the final-step scores) with `seed` and `run_status`. Each comparison is paired
     (exact signed-rank) when both groups have an outcome for exactly the same seeds, else unpaired (exact
@@ -470,10 +548,17 @@ def pairwise_comparisons(values: pd.DataFrame, metrics: str | Sequence[str], gro
                     res["note"] = "seeds differ: unpaired"
                 elif not paired:
                     res["note"] += "; seeds differ: unpaired"
-                rows.append({**dict(zip(by, key)), "metric": metric, "a": a, "b": b, **res, "better": better})
+                cell = key if len(key) > 1 else key[0]
+                fam = ("all" if family is None else
+                       f"{'/'.join(map(str, key))}: {metric}" if family.get(cell) == metric else DESCRIPTIVE)
+                rows.append({**dict(zip(by, key)), "metric": metric, "a": a, "b": b, **res, "better": better,
+                             "family": fam})
     df = pd.DataFrame(rows, columns=[*by, *PAIRWISE_COLUMNS])
-    if len(df):
-        df["p_holm"] = holm(df["p"].to_numpy(dtype=float))
+    df["p_holm"] = np.nan
+    for fam, members in df.groupby("family", sort=False).groups.items():
+        if fam != DESCRIPTIVE:
+            df.loc[members, "p_holm"] = holm(df.loc[members, "p"].to_numpy(dtype=float))
+            df.loc[members, "family_size"] = int(df.loc[members, "p"].notna().sum())
     return df
 
 

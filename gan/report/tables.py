@@ -26,7 +26,7 @@ from gan.atomic import write_text
 from gan.report.aggregate import (is_toy_dataset, metric_columns, metric_spec,
                                   objective_order, primary_metric, read_table, write_csv)
 from gan.report.stats import (MIN_N, NO_TEST, mean_std, min_p_paired, min_p_unpaired, pairwise_comparisons,
-                              success_rate, t_interval)
+                              seeds_needed, success_rate, t_interval)
 
 DASH = "–"
 
@@ -427,20 +427,37 @@ def _fmt_test_p(r) -> str:
     return NO_TEST if NO_TEST in str(r["note"]) else DASH
 
 
+def family_note(shown: pd.DataFrame) -> str:
+    """The declared correction family of the shown rows, and the seeds a member needs to be able to reach 0.05."""
+    sizes = sorted({int(k) for k in shown["family_size"].dropna()}) if len(shown) else []
+    if not sizes:
+        return "Correction family: none tested (no test could be made at these n)."
+    needed = "; ".join(f"a family of {k}: {seeds_needed(k)} paired seeds (unpaired: {seeds_needed(k, paired=False)} "
+                       "per objective)" for k in sizes)
+    return ("Correction family (declared): within each dataset, the pairwise comparisons of the objectives on its "
+            "primary metric, the one a conclusion about that dataset rests on; 'Holm p' is adjusted within it "
+            "(family size " + ", ".join(map(str, sizes)) + "). Every other metric in pairwise.csv is descriptive: "
+            "raw p and effect sizes, family 'descriptive', no adjusted p. For Holm's smallest p to reach 0.05 "
+            f"every pair must agree in sign with enough seeds: {needed}.")
+
+
 def min_p_note(numeric: pd.DataFrame) -> str:
     """The smallest attainable two-sided p of each design in `numeric`, computed from its n."""
     designs = {}
     for _, r in numeric.iterrows():
         if str(r["test"]).startswith("paired") and _finite(r["n_pairs"]):
-            designs[(0, int(r["n_pairs"]), 0)] = f"{int(r['n_pairs'])} pairs: 2/2^{int(r['n_pairs'])} = " \
-                                                 f"{fmt_num(min_p_paired(int(r['n_pairs'])), 2)}"
+            # zero differences drop out of the sign-flip test: the smallest p follows from the non-zero ones
+            m = int(round(math.log2(2 / r["p_min"]))) if _finite(r["p_min"]) else int(r["n_pairs"])
+            zero = f" ({int(r['n_pairs']) - m} tied)" if m != int(r["n_pairs"]) else ""
+            designs[(0, int(r["n_pairs"]), m)] = (f"{int(r['n_pairs'])} pairs{zero}: 2/2^{m} = "
+                                                  f"{fmt_num(min_p_paired(m), 2)}")
         elif _finite(r["n_a"]) and _finite(r["n_b"]) and r["n_a"] and r["n_b"]:
             na, nb = sorted((int(r["n_a"]), int(r["n_b"])))
             designs[(1, na, nb)] = (f"{na} vs {nb}: 2/C({na + nb},{na}) = "
                                     f"{fmt_num(min_p_unpaired(na, nb), 2)}")
     text = "; ".join(designs[k] for k in sorted(designs)) or "no comparison"
     return ("Smallest two-sided p an exact test can reach (column 'min p'): 2/C(n_A + n_B, n_A) unpaired, "
-            f"2/2^n paired; here {text}. A p near it is the strongest evidence these seeds can give: read the "
+            f"2/2^m paired (m = pairs with a non-zero difference); here {text}. A p near it is the strongest evidence these seeds can give: read the "
             "effect sizes.")
 
 
@@ -448,11 +465,15 @@ def pairwise_table(scores: pd.DataFrame, primary: dict[str, str] | str | None = 
                    ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """(numeric table over every ranked metric, display table of each dataset's primary metric, notes).
 
-    One Holm family: every test of the numeric table (all datasets, ranked metrics and pairs)."""
+    The correction family, declared: within each dataset, the pairwise comparisons on its primary metric (the
+    best-ranked registered metric with values); Holm within it. Every other metric is descriptive (raw p, no
+    adjusted p)."""
     final = final_step_rows(scores)
     ranked = [m for m in metric_columns(scores) if metric_spec(m).higher_is_better is not None]
-    numeric = pairwise_comparisons(final, ranked, by=("dataset",)) if len(final) else \
-        pairwise_comparisons(pd.DataFrame(columns=["dataset", "objective", "seed"]), [], by=("dataset",))
+    family = {ds: primary_metric(scores, ds, primary) for ds in scores["dataset"].unique()}
+    numeric = pairwise_comparisons(final, ranked, by=("dataset",), family=family) if len(final) else \
+        pairwise_comparisons(pd.DataFrame(columns=["dataset", "objective", "seed"]), [], by=("dataset",),
+                             family=family)
     display_rows = []
     shown = []
     for ds in sorted(scores["dataset"].unique()):
@@ -472,7 +493,6 @@ def pairwise_table(scores: pd.DataFrame, primary: dict[str, str] | str | None = 
                 "favours": r["better"] or DASH,
             })
     display = pd.DataFrame(display_rows)
-    m = int(numeric["p"].notna().sum()) if len(numeric) else 0
     shown = pd.concat(shown, ignore_index=True) if shown else numeric.iloc[0:0]
     notes = [
         "Test: runs that share a seed share their initial weights, so when both objectives have an outcome for the "
@@ -485,8 +505,7 @@ def pairwise_table(scores: pd.DataFrame, primary: dict[str, str] | str | None = 
         "Effect sizes lead: matched-pairs rank-biserial r (paired) or Cliff's δ (unpaired), in [−1, 1], > 0 when A "
         "is better; 'Δ mean A − B' in the metric's units with its 95% t-interval (paired: Student t over the "
         "per-seed differences; unpaired: Welch). 'favours' is the sign of the effect, not a significance claim.",
-        f"Holm: one correction over all m = {m} tests of this table (every dataset, ranked metric and pair in "
-        "pairwise.csv); the rows shown are each dataset's primary metric.",
+        family_note(shown),
         min_p_note(shown),
         f"Fewer than {MIN_N} outcomes in a group (pairs when paired): no test ('{NO_TEST}').",
     ]
