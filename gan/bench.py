@@ -94,6 +94,8 @@ class _HandWritten:
         hp = cfg.hyperparameters
         self.kind, self.hp, self.next_batch, self.device = cfg.objective, hp, next_batch, device
         self.g, self.d = (m.to(device) for m in build_models(cfg.model_config()))
+        if hp["optimizer"] not in ("rmsprop", "adam"):
+            raise ValueError(f"the plain loop has no {hp['optimizer']!r} optimiser: bench it with adam or rmsprop")
         opt = (lambda p: torch.optim.RMSprop(p, lr=hp["lr"])) if hp["optimizer"] == "rmsprop" else \
             (lambda p: torch.optim.Adam(p, lr=hp["lr"], betas=tuple(hp["betas"])))
         self.opt_g, self.opt_d = opt(self.g.parameters()), opt(self.d.parameters())

@@ -28,7 +28,7 @@ CRITIC_NORMS = ("none", "layer", "batch")
 #: critic normalisations that mix the samples of a batch (BatchNorm; `_critic_norm` builds them)
 SAMPLE_MIXING_NORMS = ("batch",)
 #: weight initialisations (ModelConfig.init); "default" is the model's own (MODEL_INITS), see `initialise`
-INITS = ("default", "pytorch", "dcgan", "tflib")
+INITS = ("default", "pytorch", "dcgan", "tflib", "tflib-he")
 
 
 def register_model(name: str, init: str = "pytorch", check: Callable[[ModelConfig], None] | None = None):
@@ -123,6 +123,9 @@ def initialise(net: nn.Module, init: str) -> nn.Module:
       s = sqrt(4 / (fan_in + fan_out)), fan_in = in * k^2, fan_out = out * k^2 / stride^2; deconv2d.py the same with
       fan_in = in * k^2 / stride^2, fan_out = out * k^2; linear.py's default (initialization=None, 'glorot')
       s = sqrt(2 / (in + out)); every bias 0; batchnorm.py scale 1, offset 0.
+    - "tflib-he": gan_toy.py's: its ReLULayer passes initialization='he' to tflib's linear.py (s = sqrt(2 / in)),
+      so every Linear layer but the network's last gets it; the last (the output layer) keeps linear.py's
+      Glorot; every bias 0. Convolutions as "tflib".
     Norm layers other than BatchNorm (LayerNorm) keep weight 1, bias 0 under every scheme.
     """
     if init not in INITS or init == "default":
@@ -133,13 +136,17 @@ def initialise(net: nn.Module, init: str) -> nn.Module:
     from torch import nn
 
     convs = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    output_layer = linears[-1] if linears else None
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, (*convs, nn.Linear)):
                 if init == "dcgan":
                     m.weight.normal_(0.0, 0.02)
                 else:
-                    if isinstance(m, nn.Linear):
+                    if isinstance(m, nn.Linear) and init == "tflib-he" and m is not output_layer:
+                        std = math.sqrt(2.0 / m.in_features)
+                    elif isinstance(m, nn.Linear):
                         std = math.sqrt(2.0 / (m.in_features + m.out_features))
                     else:
                         k = math.prod(m.kernel_size)

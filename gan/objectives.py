@@ -136,6 +136,10 @@ def _betas(value) -> str | None:
     return None
 
 
+OPTIMIZER_HELP = ("optimiser of G and D: adam, rmsprop (PyTorch's, as the WGAN paper's main.py) or rmsprop-tf "
+                  "(TensorFlow 1's, as the WGAN-GP paper's reference scripts)")
+
+
 def _optimizer(value) -> str | None:
     return None if value in OPTIMIZERS else f"unknown optimizer; valid: {', '.join(sorted(OPTIMIZERS))}"
 
@@ -150,7 +154,7 @@ class Objective:
     #: the loss needs a critic that scores each sample on its own (a per-sample penalty): a critic that mixes the
     #: samples of a batch (BatchNorm) is refused, from the model settings at DAG build and from the built critic
     per_sample_critic: ClassVar[bool] = False
-    optimizer: str = hyperparameter("adam", "optimiser of G and D: adam or rmsprop", _optimizer)
+    optimizer: str = hyperparameter("adam", OPTIMIZER_HELP, _optimizer)
     lr: float = hyperparameter(2e-4, "learning rate of G and D", positive)
     betas: tuple[float, float] | None = hyperparameter((0.5, 0.999), "Adam's (beta1, beta2); adam only", _betas)
     n_critic: int = hyperparameter(1, "critic updates per generator update", positive)
@@ -232,7 +236,7 @@ class MinimaxGAN(NonSaturatingGAN):
 class WGAN(Objective):
     """Weight clipping. Defaults are the WGAN paper's: RMSProp, lr 5e-5, c = 0.01, n_critic = 5."""
     name: ClassVar[str] = "wgan"
-    optimizer: str = hyperparameter("rmsprop", "optimiser of G and D: adam or rmsprop", _optimizer)
+    optimizer: str = hyperparameter("rmsprop", OPTIMIZER_HELP, _optimizer)
     lr: float = hyperparameter(5e-5, "learning rate of G and D", positive)
     betas: tuple[float, float] | None = hyperparameter(None, "Adam's (beta1, beta2); adam only", _betas)
     n_critic: int = hyperparameter(5, "critic updates per generator update", positive)
@@ -363,10 +367,17 @@ def _adam(params, obj: Objective):
 def _rmsprop(params, obj: Objective):
     import torch
 
-    return torch.optim.RMSprop(params, lr=obj.lr)  # no momentum, as in the WGAN paper
+    return torch.optim.RMSprop(params, lr=obj.lr)  # no momentum, as in the WGAN paper's main.py
 
 
-OPTIMIZERS = {"adam": _adam, "rmsprop": _rmsprop}
+def _rmsprop_tf(params, obj: Objective):
+    from gan.optim import TFRMSprop
+
+    return TFRMSprop(params, lr=obj.lr)  # TF1's, as the WGAN-GP paper's reference scripts
+
+
+#: rmsprop: PyTorch's (WassersteinGAN main.py); rmsprop-tf: TensorFlow 1's (gan_toy.py, gan_mnist.py, gan_cifar.py)
+OPTIMIZERS = {"adam": _adam, "rmsprop": _rmsprop, "rmsprop-tf": _rmsprop_tf}
 
 
 def build_optimizer(params, objective: Objective) -> torch.optim.Optimizer:

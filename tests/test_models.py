@@ -187,6 +187,23 @@ def test_reference_models_default_to_the_tflib_init():
     assert all(torch.all(m.bias == 0) for m in [*g.modules(), *d.modules()] if getattr(m, "bias", None) is not None)
 
 
+def test_toy_tflib_he_init_is_gan_toy_py():
+    """gan_toy.py's ReLULayer: tflib linear 'he', uniform with std sqrt(2 / fan_in), on every hidden layer; its
+    output layer keeps linear.py's Glorot, sqrt(2 / (in + out)); every bias 0."""
+    torch.manual_seed(0)
+    g, d = build_models(ModelConfig(name="toy", data_shape=(2,), width=512, init="tflib-he"))
+    for net, n_out in ((g, 2), (d, 1)):
+        w = _weights(net, torch.nn.Linear)
+        assert [tuple(x.shape) for x in w] == [(512, 2), (512, 512), (512, 512), (n_out, 512)]
+        for hidden in w[1:3]:
+            assert hidden.std().item() == pytest.approx(math.sqrt(2 / 512), rel=0.02)
+            assert hidden.abs().max().item() <= math.sqrt(2 / 512) * math.sqrt(3)
+        assert w[0].abs().max().item() <= math.sqrt(2 / 2) * math.sqrt(3)
+        assert w[0].std().item() == pytest.approx(1.0, rel=0.1)  # sqrt(2 / 2): 1,024 draws
+        assert w[3].std().item() == pytest.approx(math.sqrt(2 / (512 + n_out)), rel=0.15)
+        assert all(torch.all(m.bias == 0) for m in net.modules() if getattr(m, "bias", None) is not None)
+
+
 def test_init_is_recorded_and_old_model_configs_still_load():
     cfg = ModelConfig(name="wgan-gp-mnist", data_shape=(1, 28, 28), init="dcgan")
     assert cfg.to_dict()["init"] == "dcgan"

@@ -157,3 +157,32 @@ def test_gradient_penalty_is_computed_in_fp32_under_bf16_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         under_bf16 = gradient_penalty(critic, real, fake)
     assert under_bf16.dtype == torch.float32 and torch.equal(under_bf16, exact)
+
+
+def test_tf1_rmsprop_equals_the_tf1_formula_and_differs_from_pytorchs():
+    """rmsprop-tf against TensorFlow 1's RMSPropOptimizer update written out by hand (ms from 1, decay 0.9,
+    epsilon 1e-10 inside the root, no momentum), over a few steps with changing gradients."""
+    from gan.objectives import build_optimizer
+
+    torch.manual_seed(0)
+    w = nn.Parameter(torch.randn(5, dtype=torch.float64))
+    ref = w.detach().clone()
+    ms = torch.ones(5, dtype=torch.float64)
+    lr = 5e-5
+    opt = build_optimizer([w], build_objective("wgan", optimizer="rmsprop-tf"))
+    for step in range(4):
+        target = torch.linspace(-1, 1, 5, dtype=torch.float64) * (step + 1)
+        opt.zero_grad()
+        ((w - target) ** 2).sum().backward()
+        g = 2 * (ref - target)
+        ms = 0.9 * ms + 0.1 * g * g
+        ref = ref - lr * g / torch.sqrt(ms + 1e-10)
+        opt.step()
+        torch.testing.assert_close(w.detach(), ref, rtol=0, atol=1e-15)
+    # PyTorch's RMSprop from a zero accumulator moves a small gradient far more on its first step
+    small = nn.Parameter(torch.zeros(1))
+    torch_opt = build_optimizer([small], build_objective("wgan", optimizer="rmsprop"))
+    small.grad = torch.full((1,), 1e-3)
+    torch_opt.step()
+    tf_step = lr * 1e-3 / math.sqrt(0.9 + 0.1 * 1e-6)
+    assert abs(small.item()) > 100 * tf_step
