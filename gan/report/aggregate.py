@@ -38,10 +38,6 @@ from gan.layout import RunFiles
 # Registry: objectives and metrics
 # --------------------------------------------------------------------------------------------------------------
 
-#: Canonical order of objectives in every table and figure (unknown objectives are appended alphabetically).
-OBJECTIVE_ORDER: tuple[str, ...] = ("gan", "gan-minimax", "wgan", "wgan-gp")
-
-
 @dataclass(frozen=True)
 class MetricSpec:
     name: str
@@ -103,10 +99,13 @@ def metric_spec(name: str) -> MetricSpec:
 
 
 def objective_order(objectives: Iterable[str]) -> list[str]:
-    """The objectives present, in the canonical order (unknown ones last, alphabetically)."""
+    """The objectives present, in the order their registrations declare (gan.objectives.Display.order); the
+    others last, alphabetically."""
+    from gan.objectives import objective_display
+
     present = {str(o) for o in objectives if isinstance(o, str) or not pd.isna(o)}
-    known = [o for o in OBJECTIVE_ORDER if o in present]
-    return known + sorted(present - set(OBJECTIVE_ORDER))
+    order = {o: objective_display(o).order for o in present}
+    return sorted(present, key=lambda o: (order[o] is None, order[o] or 0, o))
 
 
 def metric_columns(df: pd.DataFrame) -> list[str]:
