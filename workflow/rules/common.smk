@@ -3,7 +3,6 @@
 # registries, and every run's settings are resolved here, so a bad config fails at DAG-build time, naming the key.
 import os
 import re
-from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
