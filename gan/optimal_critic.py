@@ -8,8 +8,9 @@ distribution convolved with N(0, noise_std^2 I), and only the critic is optimise
 The reference code (improved_wgan_training ``gan_toy.py``, ``FIXED_GENERATOR = True``, "as in the plots in the
 paper") makes the fake batch as ``real_data + 1. * tf.random_normal(...)``: the *same* real batch plus unit noise,
 so the penalty's interpolates lie between each real point and its own noisy copy. That is ``pairing="same"``
-(config/schema.yaml's default); ``pairing="independent"`` adds the noise to a second, independent real batch instead (the same
-fake distribution, so the same optimal critic, but interpolates along chords between unrelated points).
+(config/schema.yaml's default); ``pairing="independent"`` adds the noise to a second, independent real batch
+instead (the same fake distribution, so the same optimal critic, but interpolates along chords between unrelated
+points).
 
 Everything else is the project's: the critic is the toy model's critic (``gan.models``, 3 hidden layers of
 ``width`` ReLU units), the objectives' ``critic_step`` / ``after_critic_step`` and ``build_optimizer``:
