@@ -15,8 +15,9 @@ Output tables (all CSV, written atomically):
 - ``runs.csv``: one row per run (status, steps, steps_done, diverged_step, wall_clock_s, device,
   ``s_per_1k_gen_iters`` = training seconds per 1000 generator iterations, ...).
 
-The metric registry (direction and display name of every metric) and the objective order live here too, so
-that tables and figures agree.
+How tables and figures show the metrics (gan.metrics' registrations: direction and display name of every
+output) and order the objectives (gan.objectives' registrations: Display.order) is read here too, so that they
+agree.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from gan.atomic import read_json, write_text
 from gan.layout import RunFiles
 
 # --------------------------------------------------------------------------------------------------------------
-# Registry: objectives and metrics
+# The registries as the report reads them: objectives and metrics
 # --------------------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from gan.report.figures.critic import critic_quantity
 from gan.report.figures.style import (REAL_COLOUR, InputFiles, as_points, empty_panel, figure_legend, figure_style,
-                                      kilo, mlines, np, palette_for, pd, pick_seed, plt, objectives_in,
+                                      kilo, mlines, np, objectives_in, palette_for, pd, pick_seed, plt,
                                       save_figures)
 from gan.report.registry import register_figure
 
