@@ -44,7 +44,8 @@ class FigureSpec:
     stage: str = "figures"  # the rule that draws it; "figures" unless it is a stage of its own (figure1a)
 
     @property
-    def family(self) -> str:
+    def module(self) -> str:
+        """Where it is registered: its family's module in gan.report.figures, or a plugin's."""
         return self.draw.__module__
 
 
@@ -107,7 +108,7 @@ def figure_specs(stage: str | None = "figures") -> list[FigureSpec]:
     they were registered."""
     _load_package_figures()
     specs = [s for s in FIGURES.values() if stage in (None, s.stage)]
-    return sorted(specs, key=lambda s: not s.family.startswith("gan.report.figures."))
+    return sorted(specs, key=lambda s: not s.module.startswith("gan.report.figures."))
 
 
 def figure_spec(stem: str) -> FigureSpec:
