@@ -160,19 +160,17 @@ class BenchmarkGrid:
                     raise ConfigError(f"datasets.{dataset} with objective {objective!r}: {err}") from None
 
     def _figure1a_settings(self) -> dict[str, Any]:
-        """The WGAN-GP Figure 1(a) stage's settings: gan.optimal_critic's defaults, then the config's block."""
-        from .optimal_critic import DATASETS, DEFAULTS
-
-        settings = {"enabled": True, "datasets": list(DATASETS), "seed": 0, **DEFAULTS}
-        settings.update(self.config.get("figure1a") or {})
-        for name in settings["datasets"]:
+        """The WGAN-GP Figure 1(a) stage's settings: the config's `figure1a` block (config/schema.yaml's defaults
+        filled in by the DAG's validation), its datasets checked against the registry."""
+        settings = dict(self.config.get("figure1a") or {})
+        for name in settings.get("datasets", ()):
             try:
                 kind = dataset_spec(name).kind
             except ValueError as err:
                 raise ConfigError(f"figure1a.datasets: {err}") from None
             if kind != "points":
                 raise ConfigError(f"figure1a.datasets: {name!r} is not a 2-D toy dataset ({kind})")
-        if len(set(settings["datasets"])) != len(settings["datasets"]):
+        if len(set(settings.get("datasets", ()))) != len(settings.get("datasets", ())):
             raise ConfigError(f"figure1a.datasets: {settings['datasets']} names a dataset twice")
         return settings
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 #: every table the tables stage writes, each as .csv, .md and .tex
 TABLES = ("final_scores", "pairwise", "toy")
 TABLE_FORMATS = ("csv", "md", "tex")
+#: the long form of final_scores (every metric of every dataset and objective), CSV only
+ALL_METRICS_TABLE = "final_scores_all_metrics"
 #: the tidy tables the aggregate stage writes (CSV)
 AGGREGATES = ("scores", "training", "runs", "floors")
 FIGURE_FORMATS = ("pdf", "png")
@@ -144,27 +146,21 @@ class Layout:
         return f"{self.root}/tables/{name}.{fmt}"
 
     def tables(self, names: Sequence[str] = TABLES) -> list[str]:
-        return [self.table(n, f) for n in names for f in TABLE_FORMATS]
+        """Every file of the tables stage: each table in every format, and the long form of final_scores."""
+        return [self.table(n, f) for n in names for f in TABLE_FORMATS] + [self.table(ALL_METRICS_TABLE, "csv")]
 
-    def figure(self, stem: str, fmt: str) -> str:
-        return f"{self.root}/figures/{stem}.{fmt}"
+    def figure(self, stem: str, fmt: str, stage: str = "figures") -> str:
+        """A figure file; which figures exist is the figure registry's plan (gan.report.registry)."""
+        return f"{self.root}/{stage}/{stem}.{fmt}"
 
-    def figures(self, datasets: Iterable[str], toy_datasets: Iterable[str] = ()) -> list[str]:
-        """Every figure file of the figures stage (both formats), plus the critic-correlation table."""
-        return [self.figure(s, f) for s in figure_stems(datasets, toy_datasets) for f in FIGURE_FORMATS] + [
-            self.critic_correlation]
-
-    @property
-    def critic_correlation(self) -> str:
-        return f"{self.root}/figures/critic_correlation.csv"
+    def figure_table(self, name: str, stage: str = "figures") -> str:
+        """A table a figure writes beside itself (the critic figures' within-run correlations)."""
+        return f"{self.root}/{stage}/{name}.csv"
 
     # --- WGAN-GP Figure 1(a): critics trained to optimality against a fixed generator (gan.optimal_critic) -----
     def optimal_critic(self, dataset: str, constraint: str) -> str:
         """One critic's value surface, scatter points, loss curve and gradient-norm statistics (npz)."""
         return f"{self.root}/figure1a/{dataset}_{constraint}.npz"
-
-    def figure1a_figure(self, fmt: str) -> str:
-        return f"{self.root}/figure1a/figure1a.{fmt}"
 
     def figure1a_table(self, fmt: str) -> str:
         """The gradient-norm statistics of every critic (csv, md)."""
@@ -206,28 +202,3 @@ class Layout:
 
     def benchmark(self, stage: str, *parts: str) -> str:
         return f"{self.root}/benchmarks/{stage}" + ("/" + "/".join(parts) if parts else "") + ".tsv"
-
-
-def figure_stems(datasets: Iterable[str], toy_datasets: Iterable[str] = ()) -> list[str]:
-    """The figure families: global ones, one per dataset, and the critic surfaces of the toy datasets."""
-    datasets = list(datasets)
-    toy = [d for d in datasets if d in set(toy_datasets)]
-    stems = ["convergence_steps", "convergence_wallclock", "final_distribution"]
-    stems += [f"critic_{d}" for d in datasets]
-    stems += [f"samples_{d}" for d in datasets] + [f"samples_strip_{d}" for d in datasets]
-    if toy:
-        stems.append("toy_critics")
-    return stems
-
-
-#: caption file of each figure family (workflow/report/{family}.rst), longest prefix first
-FIGURE_FAMILIES = ("samples_strip", "convergence_steps", "convergence_wallclock", "critic_correlation",
-                   "toy_critics", "final_distribution", "samples", "critic")
-
-
-def figure_family(path: str | Path) -> str:
-    stem = Path(path).stem
-    for family in FIGURE_FAMILIES:
-        if stem.startswith(family):
-            return family
-    raise ValueError(f"no figure family for {path}")

@@ -103,11 +103,29 @@ class CriticStep:
 OBJECTIVES: dict[str, type["Objective"]] = {}
 
 
+@dataclass(frozen=True)
+class Display:
+    """How the report draws an objective: its colour, its marker, and its place in tables and legends (lower
+    first). None: the report's fallback (a colour and marker chosen from the name; after the ordered ones,
+    alphabetically)."""
+    colour: str | None = None
+    marker: str | None = None
+    order: float | None = None
+
+
 def register_objective(cls: type["Objective"]) -> type["Objective"]:
     if "__dataclass_fields__" not in cls.__dict__:  # hyper-parameters are fields whether or not it was decorated
         cls = dataclass(cls)
+    if "display" not in cls.__dict__:  # a subclass is drawn as itself, not in its parent's colour
+        cls.display = Display()
     OBJECTIVES[cls.name] = cls
     return cls
+
+
+def objective_display(name: str) -> Display:
+    """The registered display of an objective (an entry name that is no registered objective: the fallback)."""
+    cls = OBJECTIVES.get(name)
+    return cls.display if cls is not None else Display()
 
 
 def hyperparameter(default: Any, help: str, check: Callable[[Any], str | None] | None = None) -> Any:
@@ -154,6 +172,9 @@ class Objective:
     #: the loss needs a critic that scores each sample on its own (a per-sample penalty): a critic that mixes the
     #: samples of a batch (BatchNorm) is refused, from the model settings at DAG build and from the built critic
     per_sample_critic: ClassVar[bool] = False
+    #: colour, marker and order in the report, declared by each registration (`Display`; the built-in objectives
+    #: use Okabe-Ito colours, which stay apart for colour-blind readers)
+    display: ClassVar[Display] = Display()
     optimizer: str = hyperparameter("adam", OPTIMIZER_HELP, _optimizer)
     lr: float = hyperparameter(2e-4, "learning rate of G and D", positive)
     betas: tuple[float, float] | None = hyperparameter((0.5, 0.999), "Adam's (beta1, beta2); adam only", _betas)
@@ -213,6 +234,7 @@ class Objective:
 @dataclass
 class NonSaturatingGAN(Objective):
     name: ClassVar[str] = "gan"
+    display: ClassVar[Display] = Display(colour="#0072B2", marker="o", order=0)
 
     def critic_step(self, critic, real, fake):
         real_scores, fake_scores = critic(real), critic(fake)
@@ -226,6 +248,7 @@ class NonSaturatingGAN(Objective):
 @dataclass
 class MinimaxGAN(NonSaturatingGAN):
     name: ClassVar[str] = "gan-minimax"
+    display: ClassVar[Display] = Display(colour="#CC79A7", marker="v", order=1)
 
     def generator_loss(self, fake_scores):
         return minimax_generator_loss(fake_scores)
@@ -236,6 +259,7 @@ class MinimaxGAN(NonSaturatingGAN):
 class WGAN(Objective):
     """Weight clipping. Defaults are the WGAN paper's: RMSProp, lr 5e-5, c = 0.01, n_critic = 5."""
     name: ClassVar[str] = "wgan"
+    display: ClassVar[Display] = Display(colour="#E69F00", marker="s", order=2)
     optimizer: str = hyperparameter("rmsprop", OPTIMIZER_HELP, _optimizer)
     lr: float = hyperparameter(5e-5, "learning rate of G and D", positive)
     betas: tuple[float, float] | None = hyperparameter(None, "Adam's (beta1, beta2); adam only", _betas)
@@ -275,6 +299,7 @@ class WGANGP(Objective):
     (The paper's Algorithm 1 says betas (0, 0.9); configs may override.)
     """
     name: ClassVar[str] = "wgan-gp"
+    display: ClassVar[Display] = Display(colour="#009E73", marker="D", order=3)
     double_backward: ClassVar[bool] = True
     per_sample_critic: ClassVar[bool] = True
     lr: float = hyperparameter(1e-4, "learning rate of G and D", positive)

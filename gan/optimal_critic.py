@@ -8,8 +8,9 @@ distribution convolved with N(0, noise_std^2 I), and only the critic is optimise
 The reference code (improved_wgan_training ``gan_toy.py``, ``FIXED_GENERATOR = True``, "as in the plots in the
 paper") makes the fake batch as ``real_data + 1. * tf.random_normal(...)``: the *same* real batch plus unit noise,
 so the penalty's interpolates lie between each real point and its own noisy copy. That is ``pairing="same"``
-(the default here); ``pairing="independent"`` adds the noise to a second, independent real batch instead (the same
-fake distribution, so the same optimal critic, but interpolates along chords between unrelated points).
+(config/schema.yaml's default); ``pairing="independent"`` adds the noise to a second, independent real batch
+instead (the same fake distribution, so the same optimal critic, but interpolates along chords between unrelated
+points).
 
 Everything else is the project's: the critic is the toy model's critic (``gan.models``, 3 hidden layers of
 ``width`` ReLU units), the objectives' ``critic_step`` / ``after_critic_step`` and ``build_optimizer``:
@@ -62,14 +63,9 @@ if TYPE_CHECKING:  # torch is imported where a critic trains: the DAG reads this
 CONSTRAINTS: dict[str, str] = {"clipping": "wgan", "penalty": "wgan-gp"}
 #: fake-batch pairing: "same" = gan_toy.py's FIXED_GENERATOR (real batch + noise), or an independent real batch
 PAIRINGS = ("same", "independent")
-#: the toy sets of the paper's figure
-DATASETS = ("8gaussians", "25gaussians", "swissroll")
 #: where the gradient norms are measured, and what is reported of them
 GRAD_WHERE = ("real", "noisy", "interpolates")
 GRAD_STATS = ("mean", "std", "q05", "q50", "q95", "frac_0.9_1.1")
-#: defaults of the paper-size run (config key `figure1a`; config/schema.yaml says the same)
-DEFAULTS: dict[str, Any] = {"steps": 5000, "batch_size": 256, "noise_std": 1.0, "gp_lambda": 10.0, "width": 512,
-                            "pairing": "same"}
 LIM, RESOLUTION = 3.0, 121
 NPZ_KEYS = ("x", "y", "values", "lim", "resolution", "real", "noisy", "loss", "wasserstein", "penalty",
             "flat_rel_change", "w_estimate", "w1_exact", "w1_n", "grad_where", "grad_stat_names", "grad_stats",
@@ -87,9 +83,9 @@ def _points_dataset(dataset: str):
     return ds
 
 
-def build_constraint(constraint: str, *, gp_lambda: float = DEFAULTS["gp_lambda"], lr: float | None = None,
+def build_constraint(constraint: str, *, gp_lambda: float | None = None, lr: float | None = None,
                      clip_value: float | None = None):
-    """The objective behind a constraint, with the paper's defaults (lr None: the objective's own)."""
+    """The objective behind a constraint, with the paper's defaults (None: the objective's own)."""
     from .objectives import build_objective
 
     if constraint not in CONSTRAINTS:
@@ -152,14 +148,14 @@ def flat_rel_change(curve: np.ndarray, fraction: float = 0.1) -> float:
     return float(abs(last - before) / abs(last)) if last != 0 else float("nan")
 
 
-def train_optimal_critic(dataset: str, constraint: str, *, steps: int = DEFAULTS["steps"],
-                         batch_size: int = DEFAULTS["batch_size"], noise_std: float = DEFAULTS["noise_std"],
-                         seed: int = 0, gp_lambda: float = DEFAULTS["gp_lambda"], width: int = DEFAULTS["width"],
-                         lr: float | None = None, clip_value: float | None = None,
-                         pairing: str = DEFAULTS["pairing"], device: str | torch.device = "cpu",
+def train_optimal_critic(dataset: str, constraint: str, *, steps: int, batch_size: int, noise_std: float,
+                         seed: int, gp_lambda: float, width: int, pairing: str, lr: float | None = None,
+                         clip_value: float | None = None, device: str | torch.device = "cpu",
                          progress: Callable[[int, float], None] | None = None,
                          progress_every: int = 500) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Train a critic against the fixed "generator" data + N(0, noise_std^2): returns (critic in eval mode, info).
+
+    The settings have no defaults here: config/schema.yaml's `figure1a` block holds them (the paper-size run).
 
     `info`: "loss", "wasserstein", "penalty" (numpy, one value per update), "objective" (the resolved
     objective), "settings" (dict), "wall_clock_s". `progress(step, wasserstein)` is called every
@@ -240,12 +236,10 @@ def evaluate_critic(critic: torch.nn.Module, dataset: str, *, noise_std: float, 
             "grad_stats": stats, "w1_exact": np.array(w1), "w1_n": np.array(m)}
 
 
-def optimal_critic_file(dataset: str, constraint: str, out: str | Path, *, steps: int = DEFAULTS["steps"],
-                        batch_size: int = DEFAULTS["batch_size"], noise_std: float = DEFAULTS["noise_std"],
-                        seed: int = 0, gp_lambda: float = DEFAULTS["gp_lambda"], width: int = DEFAULTS["width"],
-                        lr: float | None = None, clip_value: float | None = None,
-                        pairing: str = DEFAULTS["pairing"], n_eval: int = 4096, n_points: int = 500,
-                        lim: float = LIM, resolution: int = RESOLUTION, n_w1: int = 2000,
+def optimal_critic_file(dataset: str, constraint: str, out: str | Path, *, steps: int, batch_size: int,
+                        noise_std: float, seed: int, gp_lambda: float, width: int, pairing: str,
+                        lr: float | None = None, clip_value: float | None = None, n_eval: int = 4096,
+                        n_points: int = 500, lim: float = LIM, resolution: int = RESOLUTION, n_w1: int = 2000,
                         device: str | torch.device = "cpu",
                         progress: Callable[[int, float], None] | None = None) -> dict[str, Any]:
     """Train one critic (:func:`train_optimal_critic`), evaluate it and write the npz; returns a short summary."""

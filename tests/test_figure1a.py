@@ -1,5 +1,5 @@
 """WGAN-GP Figure 1(a): critics trained to optimality against a fixed generator (gan.optimal_critic), its figure
-and table (gan.report.figure1a), and its stage in the smoke DAG (workflow/rules/figure1a.smk)."""
+and table (gan.report.figures.figure1a), and its stage in the smoke DAG (workflow/rules/figure1a.smk)."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +11,8 @@ from gan.optimal_critic import (GRAD_STATS, GRAD_WHERE, NPZ_KEYS, FixedGenerator
 from workflow_helpers import SMOKE, complete_config, copy_workflow, job_counts, snakemake
 
 # smaller than the smoke settings (config/smoke.yaml figure1a: width 256, 400 updates): a few seconds per critic
-FAST = dict(steps=300, batch_size=256, width=64, noise_std=1.0, seed=0, n_eval=1024, n_points=200, resolution=41)
+FAST = dict(steps=300, batch_size=256, width=64, noise_std=1.0, seed=0, gp_lambda=10.0, pairing="same", n_eval=1024,
+            n_points=200, resolution=41)
 
 
 def _median_at_interpolates(d: dict) -> float:
@@ -93,17 +94,19 @@ def test_constraints_are_the_registered_objectives_with_paper_defaults():
     with pytest.raises(ValueError, match="unknown constraint"):
         build_constraint("spectral")
     with pytest.raises(ValueError, match="not a 2-D toy dataset"):
-        optimal_critic_file("digits", "penalty", "unused.npz", steps=1)
+        optimal_critic_file("digits", "penalty", "unused.npz", **{**FAST, "steps": 1})
 
 
 def test_figure_and_table(critics, tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from gan.report.figure1a import make_figure1a
+    from gan.report.figures.figure1a import make_figure1a
+    from gan.report.registry import figure_spec
 
     layout = Layout(str(tmp_path / "results"))
-    written = make_figure1a(critics.values(), figure_paths=[layout.figure1a_figure("png")],
+    spec = figure_spec("figure1a")  # its own stage: the registry gives its stem and folder
+    written = make_figure1a(critics.values(), figure_paths=[layout.figure(spec.stem, "png", spec.stage)],
                             table_csv=layout.figure1a_table("csv"), table_md=layout.figure1a_table("md"),
                             datasets=["8gaussians"])
     assert [p.name for p in written["figure"]] == ["figure1a.png"] and written["figure"][0].stat().st_size > 10_000

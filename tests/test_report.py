@@ -310,58 +310,62 @@ def assert_png_ok(path: Path, min_std: float = 8.0) -> None:
     assert arr.std() > min_std, f"{path} looks blank (std {arr.std():.1f})"
 
 
-def _declared_inputs(tree):
-    """What the figures rule would declare for the synthetic tree: gan.report.inputs.figure_inputs, with the
-    critic grids written from a stand-in critic and the toy reference points."""
-    from gan.critic_grid import critic_values, save_critic_grid
+def figures_stage_of(root, datasets, toy, runs, steps, references=None):
+    """What the figures rule declares for a grid (gan.report.registry.figures_stage), PNG only."""
     from gan.layout import Layout
-    from gan.report.inputs import figure_inputs
+    from gan.report import Benchmark, figures_stage
 
-    layout = Layout(str(tree.root))
-    runs = [(d, o, s) for d in DATASETS for o in OBJECTIVES for s in SEEDS]
-    refs = {d: tree.root / "reference" / d / "points.npz" for d in TOY}
-    inputs = figure_inputs(layout, runs, {d: STEPS for d in DATASETS}, TOY, refs)
-    critic, _ = _toy_critic_and_generator()
-    x, y, values = critic_values(critic, lim=3.0, resolution=41)
-    for path, meta in zip(inputs["critic_grids"], inputs["critic_grids_meta"]):
-        save_critic_grid(path, x, y, values, step=meta["step"], seed=meta["seed"], lim=3.0, resolution=41)
-    for d in TOY:
-        save_npz(refs[d], points=_real_points(500).astype(np.float32))
-    return inputs
+    benchmark = Benchmark(layout=Layout(str(root)), datasets=datasets, runs=runs, toy_datasets=toy,
+                          checkpoint_steps={d: steps for d in datasets}, references=references or {})
+    return figures_stage(benchmark, formats=("png",))
 
 
-def _records(inputs, key):
-    return [{**m, "path": p} for p, m in zip(inputs[key], inputs[f"{key}_meta"])]
-
-
-def _make_figures(tables_dir, root, inputs, **kwargs):
+def draw(stage, root, datasets, toy=(), **kwargs):
+    """make_figures as the figures rule calls it, with the stage's input values."""
     from gan.report import make_figures
 
-    return make_figures(scores=tables_dir / "scores.csv", training=tables_dir / "training.csv",
-                        runs=tables_dir / "runs.csv", root=root, datasets=list(DATASETS), toy_datasets=TOY,
-                        samples=_records(inputs, "samples"), critic_grids=_records(inputs, "critic_grids"),
-                        references=_records(inputs, "references"), formats=("png",), **kwargs)
+    return make_figures(root=root, datasets=datasets, toy_datasets=toy, inputs=stage.values, formats=("png",),
+                        **kwargs)
+
+
+def _declared_inputs(tree):
+    """What the figures rule would declare for the synthetic tree, with the critic grids written from a stand-in
+    critic and the toy reference points."""
+    from gan.critic_grid import critic_values, save_critic_grid
+
+    runs = [(d, o, s) for d in DATASETS for o in OBJECTIVES for s in SEEDS]
+    refs = {d: str(tree.root / "reference" / d / "points.npz") for d in TOY}
+    stage = figures_stage_of(tree.root, DATASETS, TOY, runs, STEPS, refs)
+    critic, _ = _toy_critic_and_generator()
+    x, y, values = critic_values(critic, lim=3.0, resolution=41)
+    for r in stage.values["critic_grids"]:
+        save_critic_grid(r["path"], x, y, values, step=r["step"], seed=r["seed"], lim=3.0, resolution=41)
+    for d in TOY:
+        save_npz(refs[d], points=_real_points(500).astype(np.float32))
+    return stage
 
 
 @pytest.fixture(scope="module")
 def figures(tree, tables):
-    from gan.layout import Layout
-
-    inputs = _declared_inputs(tree)
-    out = _make_figures(tree.tables, tree.root, inputs)
-    expected = [Path(p) for p in Layout(str(tree.root)).figures(DATASETS, TOY) if not p.endswith(".pdf")]
-    return SimpleNamespace(out=out, dir=tree.root / "figures", expected=expected, inputs=inputs)
+    stage = _declared_inputs(tree)
+    out = draw(stage, tree.root, DATASETS, TOY)
+    expected = [Path(o.path) for o in stage.outputs]
+    return SimpleNamespace(out=out, dir=tree.root / "figures", expected=expected, stage=stage)
 
 
 def test_figure_inputs_declare_samples_grids_and_references(figures):
     from gan.report.inputs import strip_steps
 
-    inp = figures.inputs
+    inp, declared = figures.stage.values, figures.stage.inputs
     assert len(inp["samples"]) == len(DATASETS) * len(OBJECTIVES) * len(SEEDS) * len(STEPS)
-    assert {m["dataset"] for m in inp["critic_grids_meta"]} == set(TOY)  # toy runs only, final step only
-    assert {m["step"] for m in inp["critic_grids_meta"]} == {STEPS[-1]}
+    # the rule declares each run's samples index (the sample job's output), not the npz files it lists
+    assert declared["samples"] == [str(figures.dir.parent / "runs" / d / o / f"seed{s}" / "samples" / "index.json")
+                                   for d in DATASETS for o in OBJECTIVES for s in SEEDS]
+    assert {m["dataset"] for m in inp["critic_grids"]} == set(TOY)  # toy runs only, final step only
+    assert {m["step"] for m in inp["critic_grids"]} == {STEPS[-1]}
     assert len(inp["critic_grids"]) == len(OBJECTIVES) * len(SEEDS)
-    assert inp["references_meta"] == [{"dataset": d} for d in TOY]
+    assert [{"dataset": r["dataset"]} for r in inp["references"]] == [{"dataset": d} for d in TOY]
+    assert declared["scores"] == str(figures.dir.parent / "tables" / "scores.csv")
     assert strip_steps(range(100, 1100, 100), 6) == [100, 300, 500, 600, 800, 1000]
     assert strip_steps([5, 1], 6) == [1, 5]
 
@@ -376,14 +380,16 @@ def test_make_figures_writes_expected_files(figures):
 
 
 def test_no_toy_dataset_no_toy_critics(tree, tmp_path):
-    from gan.layout import Layout, figure_stems
     from gan.report import make_figures
 
-    out = make_figures(scores=tree.tables / "scores.csv", training=tree.tables / "training.csv",
-                       runs=tree.tables / "runs.csv", root=tmp_path, datasets=["digits"], formats=("png",))
-    assert "toy_critics" not in out and "toy_critics" not in figure_stems(["digits"])
+    stage = figures_stage_of(tmp_path, ["digits"], (), [], STEPS)
+    assert "toy_critics" not in {p.stem for p in stage.plan}
+    assert "critic_grids" not in stage.inputs and "references" not in stage.inputs  # no figure reads them
+    out = make_figures(root=tmp_path, datasets=["digits"], formats=("png",),
+                       inputs={name: str(tree.tables / f"{name}.csv") for name in ("scores", "training", "runs")})
+    assert "toy_critics" not in out
     written = {str(p) for paths in out.values() for p in paths}
-    assert written == {p for p in Layout(str(tmp_path)).figures(["digits"]) if not p.endswith(".pdf")}
+    assert written == {o.path for o in stage.outputs}
     # no sample files were given: the panels say so instead of looking for them in the run folders
     assert_png_ok(tmp_path / "figures" / "samples_digits.png", min_std=1.0)
 
@@ -398,17 +404,17 @@ def test_critic_correlation_csv(figures):
 
 
 def test_figures_single_seed_single_dataset_all_nan(tree, tmp_path):
-    from gan.report import figures as fg
+    from gan.report.figures import convergence, critic, final_distribution
 
     s = tree.scores[(tree.scores.seed == 0) & (tree.scores.dataset == "digits")].copy()
-    fg.plot_convergence(s, [tmp_path / "conv.png"])
-    fg.plot_convergence(s, [tmp_path / "conv_wall.png"], x="wall_clock_s")
+    convergence.plot_convergence(s, [tmp_path / "conv.png"])
+    convergence.plot_convergence(s, [tmp_path / "conv_wall.png"], x="wall_clock_s")
     s_nan = s.copy()
     s_nan[["fid", "kid", "fd_classifier"]] = np.nan
-    fg.plot_final_distribution(s_nan, [tmp_path / "dist_nan.png"], primary="fid")
-    fg.plot_convergence(s_nan, [tmp_path / "conv_nan.png"], primary="fid")
+    final_distribution.plot_final_distribution(s_nan, [tmp_path / "dist_nan.png"], primary="fid")
+    convergence.plot_convergence(s_nan, [tmp_path / "conv_nan.png"], primary="fid")
     tr = tree.training[(tree.training.seed == 0) & (tree.training.dataset == "digits")]
-    fg.plot_critic_estimate(tr, s, [tmp_path / "critic.png"], datasets=["digits"])
+    critic.plot_critic_estimate(tr, s, [tmp_path / "critic.png"], datasets=["digits"])
     for name in ("conv.png", "conv_wall.png", "critic.png"):
         assert_png_ok(tmp_path / name)
     for name in ("dist_nan.png", "conv_nan.png"):  # nothing to plot: a readable "no scores" panel
@@ -419,7 +425,7 @@ def test_critic_values_and_low_level_panel(tmp_path):
     import torch
 
     from gan.critic_grid import critic_values, load_critic_grid, save_critic_grid
-    from gan.report.figures import plot_toy_critic
+    from gan.report.figures.toy_critics import plot_toy_critic
 
     critic, gen = _toy_critic_and_generator()
     x, y, values = critic_values(critic, lim=2.0, resolution=31)
@@ -444,8 +450,6 @@ def test_toy_run_figures_read_only_declared_files(tmp_path):
     from gan.config import TrainConfig
     from gan.critic_grid import critic_grid_checkpoint, load_critic_grid
     from gan.layout import Layout
-    from gan.report import make_figures
-    from gan.report.inputs import figure_inputs
     from gan.sampling import sample_checkpoint
     from gan.training import train
 
@@ -458,23 +462,21 @@ def test_toy_run_figures_read_only_declared_files(tmp_path):
         train(cfg, layout.run_dir(d, o, s))
     ref = tmp_path / "results" / "reference" / "8gaussians" / "points.npz"
     save_npz(ref, points=_real_points(300).astype(np.float32))
-    inputs = figure_inputs(layout, runs, {"8gaussians": steps}, ["8gaussians"], {"8gaussians": ref})
-    for path, m in zip(inputs["samples"], inputs["samples_meta"]):
-        sample_checkpoint(layout.run_dir(m["dataset"], m["objective"], m["seed"]), m["step"], 200, 0, path)
-    for path, m in zip(inputs["critic_grids"], inputs["critic_grids_meta"]):
-        assert critic_grid_checkpoint(layout.run_dir(m["dataset"], m["objective"], m["seed"]), m["step"], path,
-                                      resolution=41)["status"] == "ok"
-        grid = load_critic_grid(path)
+    stage = figures_stage_of(layout.root, ["8gaussians"], ["8gaussians"], runs, steps, {"8gaussians": str(ref)})
+    for m in stage.values["samples"]:
+        sample_checkpoint(layout.run_dir(m["dataset"], m["objective"], m["seed"]), m["step"], 200, 0, m["path"])
+    for m in stage.values["critic_grids"]:
+        assert critic_grid_checkpoint(layout.run_dir(m["dataset"], m["objective"], m["seed"]), m["step"],
+                                      m["path"], resolution=41)["status"] == "ok"
+        grid = load_critic_grid(m["path"])
         assert grid["step"] == steps[-1] and grid["values"].shape == (41, 41) and np.isfinite(grid["values"]).all()
     tables = aggregate_results([layout.run_dir(*r) for r in runs], tmp_path / "results" / "tables")
     for d, o, s in runs:
         shutil.rmtree(layout.run(d, o, s).checkpoints)  # nothing may read a model from here on
-    out = make_figures(scores=tables["scores"], training=tables["training"], runs=tables["runs"],
-                       root=layout.root, datasets=["8gaussians"], toy_datasets=["8gaussians"],
-                       samples=_records(inputs, "samples"), critic_grids=_records(inputs, "critic_grids"),
-                       references=_records(inputs, "references"), formats=("png",))
-    assert {str(p) for paths in out.values() for p in paths} == \
-        {p for p in layout.figures(["8gaussians"], ["8gaussians"]) if not p.endswith(".pdf")}
+    assert {name: str(tables[name]) for name in ("scores", "training", "runs")} == \
+        {name: stage.values[name] for name in ("scores", "training", "runs")}  # where aggregate wrote them
+    out = draw(stage, layout.root, ["8gaussians"], ["8gaussians"])
+    assert {str(p) for paths in out.values() for p in paths} == {o.path for o in stage.outputs}
     assert_png_ok(Path(layout.figure("toy_critics", "png")))
     assert_png_ok(Path(layout.figure("samples_strip_8gaussians", "png")))
 
@@ -492,7 +494,7 @@ def test_critic_grid_of_a_diverged_run_is_marked_missing(tmp_path):
 
 
 def test_image_grid_gray_and_rgb():
-    from gan.report.figures import image_grid
+    from gan.report.figures.samples import image_grid
 
     g = image_grid(np.full((5, 1, 4, 4), 7, np.uint8), nrow=3, pad=1)
     assert g.shape == (2 * 5 + 1, 3 * 5 + 1) and g.dtype == np.uint8
@@ -505,7 +507,7 @@ def test_tiny_critic_estimates_carry_their_power_of_ten_in_the_label():
     overlapped it); ordinary values keep plain ticks."""
     import matplotlib.pyplot as plt
 
-    from gan.report.figures import _x_label_with_scale
+    from gan.report.figures.critic import _x_label_with_scale
 
     fig, (tiny, plain) = plt.subplots(1, 2)
     _x_label_with_scale(tiny, [2e-5, 4.5e-5, float("nan")], "estimate")

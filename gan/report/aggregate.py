@@ -15,8 +15,9 @@ Output tables (all CSV, written atomically):
 - ``runs.csv``: one row per run (status, steps, steps_done, diverged_step, wall_clock_s, device,
   ``s_per_1k_gen_iters`` = training seconds per 1000 generator iterations, ...).
 
-The metric registry (direction and display name of every metric) and the objective order live here too, so
-that tables and figures agree.
+How tables and figures show the metrics (gan.metrics' registrations: direction and display name of every
+output) and order the objectives (gan.objectives' registrations: Display.order) is read here too, so that they
+agree.
 """
 from __future__ import annotations
 
@@ -35,12 +36,8 @@ from gan.atomic import read_json, write_text
 from gan.layout import RunFiles
 
 # --------------------------------------------------------------------------------------------------------------
-# Registry: objectives and metrics
+# The registries as the report reads them: objectives and metrics
 # --------------------------------------------------------------------------------------------------------------
-
-#: Canonical order of objectives in every table and figure (unknown objectives are appended alphabetically).
-OBJECTIVE_ORDER: tuple[str, ...] = ("gan", "gan-minimax", "wgan", "wgan-gp")
-
 
 @dataclass(frozen=True)
 class MetricSpec:
@@ -103,10 +100,13 @@ def metric_spec(name: str) -> MetricSpec:
 
 
 def objective_order(objectives: Iterable[str]) -> list[str]:
-    """The objectives present, in the canonical order (unknown ones last, alphabetically)."""
+    """The objectives present, in the order their registrations declare (gan.objectives.Display.order); the
+    others last, alphabetically."""
+    from gan.objectives import objective_display
+
     present = {str(o) for o in objectives if isinstance(o, str) or not pd.isna(o)}
-    known = [o for o in OBJECTIVE_ORDER if o in present]
-    return known + sorted(present - set(OBJECTIVE_ORDER))
+    order = {o: objective_display(o).order for o in present}
+    return sorted(present, key=lambda o: (order[o] is None, order[o] or 0, o))
 
 
 def metric_columns(df: pd.DataFrame) -> list[str]:

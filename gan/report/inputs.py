@@ -1,20 +1,23 @@
-"""What the figures stage reads, known when the DAG is built (no matplotlib, pandas or torch here).
+"""What the figures read, known when the DAG is built (no matplotlib, pandas or torch here).
 
-The figures rule declares every file a figure plots; this module says which ones, and gives each one its
-identity as data (dataset, objective, seed, step), aligned with the file lists, so nothing downstream parses a
-path or globs a run folder:
+A figure names the inputs it needs (`@register_figure(inputs=...)`); each input is one registered unit here: the
+files the figures rule declares for it, the value `make_figures` is given for it (a table's path, or the records
+of per-run files with their identity as data: dataset, objective, seed, step), and how that value is loaded. So
+nothing downstream parses a path or globs a run folder. The built-in inputs:
 
+- ``scores``, ``training``, ``runs``, ``floors``: the aggregate tables (CSV);
 - ``samples``: the samples npz of every run at the checkpoints the sample strips show (at most
   :data:`MAX_STRIP_STEPS`, evenly spaced, always the last configured one, which the sample figures show); the
-  per-run `sample` job writes them and declares them in its index, listed in ``sample_indices``;
+  per-run `sample` job writes them and declares them in its index, which is what the rule declares;
 - ``critic_grids``: for toy (2-D points) datasets, the critic grid of every run at its last configured checkpoint;
 - ``references``: for toy datasets, the reference npz of real points (array ``points``).
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from gan.layout import Layout
+from gan.layout import AGGREGATES, Layout
 
 MAX_STRIP_STEPS = 6
 
@@ -30,33 +33,127 @@ def strip_steps(steps: Iterable[int], max_steps: int = MAX_STRIP_STEPS) -> list[
     return [s[i] for i in idx]
 
 
-def figure_inputs(layout: Layout, runs: Iterable[tuple[str, str, int]], checkpoint_steps: Mapping[str, Sequence[int]],
-                  toy_datasets: Iterable[str], references: Mapping[str, str],
-                  max_strip_steps: int = MAX_STRIP_STEPS) -> dict[str, list]:
-    """The figures rule's file lists and, aligned with them, the identity of each file.
+@dataclass(frozen=True)
+class Benchmark:
+    """What the figures are planned from: the grid as data (the DAG builds it from its grid, tests by hand).
 
-    `runs`: (dataset, objective, seed) of the grid; `checkpoint_steps`: the configured steps of each dataset;
-    `toy_datasets`: the datasets of 2-D points; `references`: the real-points reference file of each toy dataset.
-    Returns {"samples", "samples_meta", "sample_indices", "critic_grids", "critic_grids_meta", "references",
-    "references_meta"}.
+    `runs`: (dataset, objective, seed) of every run; `checkpoint_steps`: the configured steps of each dataset;
+    `toy_datasets`: the datasets of 2-D points (from the registry's kinds, never from names); `references`: the
+    real-points reference file of each toy dataset.
     """
-    toy = set(toy_datasets)
-    runs = list(runs)
-    out: dict[str, list] = {k: [] for k in ("samples", "samples_meta", "sample_indices", "critic_grids",
-                                            "critic_grids_meta", "references", "references_meta")}
-    for dataset, objective, seed in runs:
-        files = layout.run(dataset, objective, seed)
-        steps = strip_steps(checkpoint_steps[dataset], max_strip_steps)
-        out["sample_indices"].append(str(files.samples_index))
-        for step in steps:
-            out["samples"].append(str(files.samples(step)))
-            out["samples_meta"].append({"dataset": dataset, "objective": objective, "seed": int(seed),
-                                        "step": int(step)})
-        if dataset in toy and steps:
-            out["critic_grids"].append(str(files.critic_grid(steps[-1])))
-            out["critic_grids_meta"].append({"dataset": dataset, "objective": objective, "seed": int(seed),
-                                             "step": int(steps[-1])})
-    for dataset in dict.fromkeys(d for d, _, _ in runs if d in toy):
-        out["references"].append(str(references[dataset]))
-        out["references_meta"].append({"dataset": dataset})
+
+    layout: Layout
+    datasets: tuple[str, ...]
+    runs: tuple[tuple[str, str, int], ...] = ()
+    toy_datasets: tuple[str, ...] = ()
+    checkpoint_steps: Mapping[str, Sequence[int]] = field(default_factory=dict)
+    references: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        for name in ("datasets", "toy_datasets"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "runs", tuple((str(d), str(o), int(s)) for d, o, s in self.runs))
+
+    @classmethod
+    def from_grid(cls, grid) -> "Benchmark":
+        """The benchmark of a `gan.grid.BenchmarkGrid` (what common.smk plans the figures rule from)."""
+        toy = grid.toy_datasets
+        return cls(layout=grid.layout, datasets=grid.datasets, runs=grid.runs(), toy_datasets=toy,
+                   checkpoint_steps={d: grid.checkpoint_steps(d) for d in grid.datasets},
+                   references={d: grid.reference_paths(d)["points"] for d in toy})
+
+
+@dataclass(frozen=True)
+class FigureInput:
+    """One input of the figures: its name (what a figure lists in `inputs`), `value(benchmark)`: what
+    make_figures is given (a path, or a list of records {..identity.., "path"}); `declared(benchmark)`: the files
+    the figures rule declares for it (default: the paths of the value); `load(value)`: what the figure's draw
+    function receives (imports what it needs itself: the DAG never calls it)."""
+
+    name: str
+    value: Callable[[Benchmark], Any]
+    load: Callable[[Any], Any]
+    declared: Callable[[Benchmark], list[str]] | None = None
+    empty: Any = ()  # the value when make_figures is not given one
+
+    def declared_files(self, benchmark: Benchmark) -> str | list[str]:
+        """One path (the rule's input of that name is then a path) or a list of them."""
+        if self.declared is not None:
+            return list(self.declared(benchmark))
+        value = self.value(benchmark)
+        return str(value) if isinstance(value, str) else [str(r["path"]) for r in value]
+
+
+FIGURE_INPUTS: dict[str, FigureInput] = {}
+
+
+def register_input(name: str, *, value: Callable[[Benchmark], Any], load: Callable[[Any], Any],
+                   declared: Callable[[Benchmark], list[str]] | None = None, empty: Any = ()) -> FigureInput:
+    """Register an input kind (a plugin may add one for its figure); a name given twice is an error."""
+    if name in FIGURE_INPUTS:
+        raise ValueError(f"figure input {name!r} is registered twice")
+    FIGURE_INPUTS[name] = FigureInput(name, value, load, declared, empty)
+    return FIGURE_INPUTS[name]
+
+
+# --- the built-in inputs ---------------------------------------------------------------------------------------
+
+
+def _load_table(path):
+    from gan.report.figures.style import load_table
+
+    return load_table(path)
+
+
+def _load_optional_table(path):
+    from gan.report.figures.style import load_table
+
+    return load_table(path, empty_when_missing=False)
+
+
+def _load_files(records):
+    from gan.report.figures.style import InputFiles
+
+    return InputFiles(records)
+
+
+def _load_points(records):
+    from gan.report.figures.style import load_points
+
+    return load_points(records)
+
+
+for _name in AGGREGATES:
+    # floors: no table means no floor band (None), the others: an empty table with the identity columns
+    register_input(_name, value=lambda b, _name=_name: b.layout.aggregate(_name),
+                   load=_load_optional_table if _name == "floors" else _load_table, empty=None)
+
+
+def _samples(b: Benchmark) -> list[dict]:
+    return [{"dataset": d, "objective": o, "seed": s, "step": step, "path": str(b.layout.run(d, o, s).samples(step))}
+            for d, o, s in b.runs for step in strip_steps(b.checkpoint_steps[d])]
+
+
+def _sample_indices(b: Benchmark) -> list[str]:
+    # the samples npz are listed by their run's samples index, the sample job's declared output
+    return [str(b.layout.run(d, o, s).samples_index) for d, o, s in b.runs]
+
+
+def _critic_grids(b: Benchmark) -> list[dict]:
+    out = []
+    for d, o, s in b.runs:
+        steps = strip_steps(b.checkpoint_steps[d])
+        if d in b.toy_datasets and steps:
+            out.append({"dataset": d, "objective": o, "seed": s, "step": steps[-1],
+                        "path": str(b.layout.run(d, o, s).critic_grid(steps[-1]))})
     return out
+
+
+def _references(b: Benchmark) -> list[dict]:
+    toy = dict.fromkeys(d for d, _, _ in b.runs if d in b.toy_datasets)
+    return [{"dataset": d, "path": str(b.references[d])} for d in toy]
+
+
+register_input("samples", value=_samples, declared=_sample_indices, load=_load_files)
+register_input("critic_grids", value=_critic_grids, load=_load_files)
+register_input("references", value=_references, load=_load_points)

@@ -23,6 +23,7 @@ from typing import Sequence
 import pandas as pd
 
 from gan.atomic import write_text
+from gan.layout import ALL_METRICS_TABLE
 from gan.report.aggregate import (is_toy_dataset, metric_columns, metric_spec,
                                   objective_order, primary_metric, read_table, write_csv)
 from gan.report.stats import (MIN_N, NO_TEST, mean_std, min_p_paired, min_p_unpaired, pairwise_comparisons,
@@ -303,7 +304,7 @@ def fmt_success(finished, total, low, high) -> str:
 
 MEANS_NOTE = ("Means, std (sample, ddof = 1), medians and 'best' are over FINISHED runs only; a diverged run has no "
               "final score and its earlier checkpoints are left out too. Read them beside 'success' = finished / "
-              f"(finished + diverged) runs with its exact Clopper-Pearson 95% interval: a mean of 2 survivors out of "
+              "(finished + diverged) runs with its exact Clopper-Pearson 95% interval: a mean of 2 survivors out of "
               "5 runs is not comparable with a mean of 5 out of 5.")
 
 FINAL_CAPTION = ("Final scores per dataset and objective at the last checkpoint: mean ± std over the finished runs, "
@@ -582,10 +583,11 @@ def make_tables(tables_dir: str | Path, out_dir: str | Path | None = None, *,
     """Read `tables_dir`/scores.csv (and runs.csv and floors.csv when present); write the result tables into
     `out_dir`.
 
-    Writes final_scores.{csv,md,tex}, final_scores_all_metrics.csv, pairwise.{csv,md,tex}, toy.{csv,md,tex}.
-    `primary`: the headline metric, one name or {dataset: name}; default: the first of PRIMARY_PRIORITY that a
-    dataset has (fid for images, w1 for toy data). floors.csv (dataset, metric, floor_mean, floor_std,
-    floor_repeats, n_gen, n_real) adds a real-vs-real floor row per dataset. Returns {table name: [paths written]}.
+    Writes final_scores.{csv,md,tex}, final_scores_all_metrics.csv, pairwise.{csv,md,tex}, toy.{csv,md,tex}
+    (gan.layout.Layout.tables). `primary`: the headline metric, one name or {dataset: name}; default: the
+    best-ranked registered metric a dataset has (gan.metrics Output.rank: fid for images, w1 for toy data).
+    floors.csv (dataset, metric, floor_mean, floor_std, floor_repeats, n_gen, n_real) adds a real-vs-real floor
+    row per dataset. Returns {table name: [paths written]}.
     """
     tables_dir = Path(tables_dir)
     out_dir = Path(out_dir) if out_dir is not None else tables_dir
@@ -604,7 +606,7 @@ def tables_from_frames(scores: pd.DataFrame, runs: pd.DataFrame | None, out_dir:
     out: dict[str, list[Path]] = {}
     numeric, display, long, notes = final_scores_table(scores, runs, primary, floors)
     out["final_scores"] = write_table(numeric, display, out_dir, "final_scores", FINAL_CAPTION, notes)
-    out["final_scores"].append(write_csv(long, Path(out_dir) / "final_scores_all_metrics.csv"))
+    out["final_scores"].append(write_csv(long, Path(out_dir) / f"{ALL_METRICS_TABLE}.csv"))
     numeric, display, notes = pairwise_table(scores, primary)
     out["pairwise"] = write_table(numeric, display, out_dir, "pairwise", PAIRWISE_CAPTION, notes)
     numeric, display, notes = toy_table(scores, runs, floors)

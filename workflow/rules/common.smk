@@ -3,7 +3,6 @@
 # registries, and every run's settings are resolved here, so a bad config fails at DAG-build time, naming the key.
 import os
 import re
-from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
@@ -27,7 +26,7 @@ except WorkflowError as err:
     raise WorkflowError(f"{err}{MERGED_HINT}") from None
 
 from gan.grid import EXTRACTOR_MODES, BenchmarkGrid  # noqa: E402
-from gan.layout import TABLE_FORMATS, TABLES, Layout, RunFiles, figure_family  # noqa: E402
+from gan.layout import ALL_METRICS_TABLE, TABLE_FORMATS, TABLES, Layout, RunFiles  # noqa: E402
 from gan.plugins import export as export_plugins  # noqa: E402
 
 try:
@@ -223,38 +222,32 @@ def run_dirs():
     return [LAYOUT.run_dir(d, o, s) for d, o, s in GRID.runs()]
 
 
-def figure_files():
-    return LAYOUT.figures(GRID.datasets, GRID.toy_datasets)
-
-
-def figure_caption(path):
-    # one caption per figure family: samples_digits.png -> samples.rst, critic_8gaussians.pdf -> critic.rst
-    return f"../report/{figure_family(path)}.rst"
-
-
-def figure_labels(path):
-    return {"figure": Path(path).stem, "format": Path(path).suffix.lstrip(".")}
-
-
 def report_outputs():
-    return LAYOUT.tables() + figure_files()
+    return LAYOUT.tables() + [out.path for out in FIGURES_STAGE.outputs]
 
 
-# WGAN-GP Figure 1(a), its own stage (workflow/rules/figure1a.smk)
+# WGAN-GP Figure 1(a), its own stage (workflow/rules/figure1a.smk); its settings are the validated config's
+# `figure1a:` block (config/schema.yaml holds the defaults), its stem, folder and caption its registration's
 from gan.optimal_critic import CONSTRAINTS as FIGURE1A_CONSTRAINTS  # noqa: E402
+from gan.report.registry import caption_path, figure_spec  # noqa: E402
 
 FIGURE1A = GRID.figure1a
+FIGURE1A_FIGURE = figure_spec("figure1a")
 
 
 def figure1a_critic_files():
     return [LAYOUT.optimal_critic(d, c) for d in FIGURE1A["datasets"] for c in FIGURE1A_CONSTRAINTS]
 
 
+def figure1a_figure(fmt):
+    return LAYOUT.figure(FIGURE1A_FIGURE.stem, fmt, FIGURE1A_FIGURE.stage)
+
+
 def figure1a_files():
     """The figure (pdf, png) and the gradient-norm table (csv, md); nothing when figure1a.enabled is false."""
     if not FIGURE1A["enabled"] or not FIGURE1A["datasets"]:
         return []
-    return [LAYOUT.figure1a_figure(f) for f in ("pdf", "png")] + [LAYOUT.figure1a_table(f) for f in ("csv", "md")]
+    return [figure1a_figure(f) for f in ("pdf", "png")] + [LAYOUT.figure1a_table(f) for f in ("csv", "md")]
 
 
 def get_final_output():
@@ -268,36 +261,19 @@ def get_final_output():
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Figures: every file the figures rule reads is declared here, with its identity as params (issue 10, point 4).
-# The figures never load a model or glob a run folder; the critic_grid rule (evaluate.smk) computes the critic's
-# values over the plane for the toy runs.
+# Figures: the registered figures' plan for this grid (gan.report.registry.figures_stage): every file the figures
+# rule writes, with its caption, and every file it reads, with its identity as params. The figures never load a
+# model or glob a run folder; the critic_grid rule (evaluate.smk) computes the critic's values over the plane for
+# the toy runs.
 # ---------------------------------------------------------------------------------------------------------------
+from gan.report.inputs import Benchmark  # noqa: E402
+from gan.report.registry import figures_stage  # noqa: E402
 
-
-def _figure_inputs():
-    from gan.report.inputs import figure_inputs
-
-    # toy datasets (2-D points: critic grids, real points) from the grid's registry kinds, never from names
-    toy = GRID.toy_datasets
-    return figure_inputs(
-        LAYOUT,
-        GRID.runs(),
-        {d: GRID.checkpoint_steps(d) for d in GRID.datasets},
-        toy,
-        {d: GRID.reference_paths(d)["points"] for d in toy},
-    )
-
-
-FIGURE_INPUTS = _figure_inputs()
+FIGURES_STAGE = figures_stage(Benchmark.from_grid(GRID))
 
 
 def figures_rule_inputs(wildcards):
-    return {
-        **{name: LAYOUT.aggregate(name) for name in ("scores", "training", "runs", "floors")},
-        # the samples npz are listed by their run's samples index, the sample job's declared output
-        "sample_indices": FIGURE_INPUTS["sample_indices"],
-        **{key: FIGURE_INPUTS[key] for key in ("critic_grids", "references")},
-    }
+    return FIGURES_STAGE.inputs
 
 
 def figures_rule_params():
@@ -305,6 +281,6 @@ def figures_rule_params():
         "results": lambda wildcards, input: Layout.holding(input.scores, "scores").root,
         "datasets": GRID.datasets,
         "toy_datasets": GRID.toy_datasets,
-        "samples": FIGURE_INPUTS["samples"],
-        **{f"{key}_meta": FIGURE_INPUTS[f"{key}_meta"] for key in ("samples", "critic_grids", "references")},
+        "runs": GRID.runs(),
+        "inputs": FIGURES_STAGE.values,
     }

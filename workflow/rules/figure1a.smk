@@ -2,7 +2,8 @@
 # (the data plus Gaussian noise), weight clipping vs gradient penalty, on the toy datasets. Its own small stage: no
 # GAN is trained; one CPU job per (dataset, constraint) writes the critic's value surface, scatter points, loss
 # curve and gradient-norm statistics (gan.optimal_critic), and the figure1a rule draws the figure and the table
-# (gan.report.figure1a). Settings: the config's `figure1a:` block (config/schema.yaml), defaults below.
+# (gan.report.figures.figure1a, registered as the figure "figure1a" of this stage). Settings: the config's
+# `figure1a:` block, validated, with config/schema.yaml's defaults.
 localrules:
     figure1a,
 
@@ -43,26 +44,26 @@ rule figure1a:
         critics=figure1a_critic_files(),
     output:
         pdf=report(
-            LAYOUT.figure1a_figure("pdf"),
-            caption="../report/figure1a.rst",
+            figure1a_figure("pdf"),
+            caption=caption_path(FIGURE1A_FIGURE.caption),
             category="Figures",
-            labels={"figure": "figure1a", "format": "pdf"},
+            labels={"figure": FIGURE1A_FIGURE.stem, "format": "pdf"},
         ),
         png=report(
-            LAYOUT.figure1a_figure("png"),
-            caption="../report/figure1a.rst",
+            figure1a_figure("png"),
+            caption=caption_path(FIGURE1A_FIGURE.caption),
             category="Figures",
-            labels={"figure": "figure1a", "format": "png"},
+            labels={"figure": FIGURE1A_FIGURE.stem, "format": "png"},
         ),
         table_csv=report(
             LAYOUT.figure1a_table("csv"),
-            caption="../report/figure1a.rst",
+            caption=caption_path(FIGURE1A_FIGURE.caption),
             category="Tables",
             labels={"table": "figure1a_gradient_norms", "format": "csv"},
         ),
         table_md=report(
             LAYOUT.figure1a_table("md"),
-            caption="../report/figure1a.rst",
+            caption=caption_path(FIGURE1A_FIGURE.caption),
             category="Tables",
             labels={"table": "figure1a_gradient_norms", "format": "md"},
         ),
@@ -72,11 +73,5 @@ rule figure1a:
         "../envs/gan.yaml"
     params:
         datasets=FIGURE1A["datasets"],
-        steps=FIGURE1A["steps"],
-        noise_std=FIGURE1A["noise_std"],
-        gp_lambda=FIGURE1A["gp_lambda"],
-        width=FIGURE1A["width"],
-        batch_size=FIGURE1A["batch_size"],
-        pairing=FIGURE1A["pairing"],
     script:
         "../scripts/figure1a.py"

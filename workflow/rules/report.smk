@@ -22,6 +22,12 @@ rule tables:
             for name in TABLES
             for ext in TABLE_FORMATS
         },
+        all_metrics=report(
+            LAYOUT.table(ALL_METRICS_TABLE, "csv"),
+            caption=f"../report/{ALL_METRICS_TABLE}.rst",
+            category="Tables",
+            labels={"table": ALL_METRICS_TABLE, "format": "csv"},
+        ),
     log:
         LAYOUT.log("tables"),
     conda:
@@ -30,17 +36,15 @@ rule tables:
         "../scripts/tables.py"
 
 
-# The figures read only what is declared here: the three tables, the samples of every run at the checkpoints the
-# sample figures show, the critic grids of the toy runs and the toy reference points; params give each file's
-# identity (aligned with the lists), so the script never parses paths, globs run folders or loads a model.
+# The registered figures' plan (common.smk: FIGURES_STAGE): each figure file with its caption, and only the inputs
+# the planned figures name (the tables, the samples of every run at the checkpoints the sample figures show, the
+# critic grids of the toy runs, the toy reference points); params give each file's identity, so the script never
+# parses paths, globs run folders or loads a model.
 rule figures:
     input:
         unpack(figures_rule_inputs),
     output:
-        [
-            report(path, caption=figure_caption(path), category="Figures", labels=figure_labels(path))
-            for path in figure_files()
-        ],
+        [report(out.path, caption=out.caption, category="Figures", labels=out.labels) for out in FIGURES_STAGE.outputs],
     log:
         LAYOUT.log("figures"),
     conda:

@@ -6,7 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from gan.report.figure1a import make_figure1a
+from gan.report.figures.figure1a import make_figure1a
 
 out = snakemake.output
 written = make_figure1a(snakemake.input.critics, figure_paths=[out.pdf, out.png], table_csv=out.table_csv,

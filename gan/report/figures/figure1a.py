@@ -18,17 +18,14 @@ import math
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-
 from gan.atomic import write_text
 from gan.optimal_critic import CONSTRAINTS, GRAD_STATS, load_optimal_critic
+from gan.report.figures.style import REAL_COLOUR, figure_style, np, palette_for, pd, plt, save_figures
+from gan.report.registry import register_figure
 
-#: display of each constraint (row label) and its colour in the loss-curve row (the objectives' palette colours)
+#: display of each constraint (row label); its colour in the loss-curve row is its objective's (CONSTRAINTS)
 CONSTRAINT_LABEL = {"clipping": "weight clipping", "penalty": "gradient penalty"}
-CONSTRAINT_COLOUR = {"clipping": "#E69F00", "penalty": "#009E73"}  # = PALETTE["wgan"], PALETTE["wgan-gp"]
-REAL_COLOUR, NOISY_COLOUR = "#222222", "#0072B2"
+NOISY_COLOUR = "#0072B2"
 TABLE_COLUMNS = ["dataset", "constraint", "where", "n", *GRAD_STATS, "gp_lambda", "clip_value", "noise_std", "steps",
                  "batch_size", "width", "lr", "pairing", "flat_rel_change", "w_estimate", "w1_exact"]
 
@@ -82,7 +79,7 @@ def _lambdas(critics: dict) -> str:
 
 def write_gradient_table(table: pd.DataFrame, critics: dict, csv_path: str | Path | None,
                          md_path: str | Path | None) -> list[Path]:
-    from gan.report.tables import to_markdown
+    from gan.report.tables import to_markdown  # pandas: imported where a table is written
 
     written = []
     if csv_path is not None:
@@ -165,7 +162,7 @@ def _curve_panel(ax, critics: dict, dataset: str) -> None:
         steps = np.arange(len(sm)) + window
         if final != 0 and math.isfinite(final):
             exact = f" (W1 {d['w1_exact']:.2f})" if c == "penalty" else ""
-            ax.plot(steps, sm / final, color=CONSTRAINT_COLOUR[c], lw=1.4,
+            ax.plot(steps, sm / final, color=palette_for([CONSTRAINTS[c]])[CONSTRAINTS[c]], lw=1.4,
                     label=f"{c}: {final:.2g}{exact}, Δ {d['flat_rel_change']:.1%}")
             drawn = True
     if drawn:
@@ -179,10 +176,11 @@ def _curve_panel(ax, critics: dict, dataset: str) -> None:
     ax.set_title(f"{dataset}: critic's W estimate", fontsize=10)
 
 
+# Its own stage (workflow/rules/figure1a.smk), which calls make_figure1a: the registry gives its stem, folder and
+# caption, and make_figure1a draws it with this function's own arguments.
+@register_figure(stem="figure1a", per="benchmark", stage="figure1a", caption="figure1a.rst")
 def plot_figure1a(critics: dict[tuple[str, str], dict], out_paths: Sequence[str | Path],
                   datasets: Sequence[str] | None = None) -> list[Path]:
-    from gan.report.figures import figure_style, save_figures
-
     cols = _order([k[0] for k in critics], datasets) or list(datasets or [])
     if not cols:
         raise ValueError("no optimal-critic files to plot")
