@@ -29,11 +29,11 @@ for _extractor, _weights in GRID.downloaded_weights().items():
     rule:
         name:
             f"fetch_{_extractor}"
-        localrule: True
         output:
             _weights,
         log:
             LAYOUT.log(f"fetch_{_extractor}"),
+        localrule: True
         conda:
             "../envs/gan.yaml"
         params:
