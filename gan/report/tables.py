@@ -564,8 +564,8 @@ def make_tables(tables_dir: str | Path, out_dir: str | Path | None = None, *,
     `out_dir`.
 
     Writes final_scores.{csv,md,tex}, final_scores_all_metrics.csv, pairwise.{csv,md,tex}, toy.{csv,md,tex}.
-    `primary`: the headline metric, one name or {dataset: name}; default: the first of PRIMARY_PRIORITY that a
-    dataset has (fid for images, w1 for toy data). floors.csv (dataset, metric, floor_mean, floor_std,
+    `primary`: the headline metric, one name or {dataset: name}; default: the best-ranked registered output a
+    dataset has (gan.metrics `Output.rank`: fid for images, w1 for toy data). floors.csv (dataset, metric, floor_mean, floor_std,
     floor_repeats, n_gen, n_real) adds a real-vs-real floor row per dataset. Returns {table name: [paths written]}.
     """
     tables_dir = Path(tables_dir)
