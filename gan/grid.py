@@ -3,8 +3,9 @@
 A dataset entry is a named instance of a registered dataset with options (two image folders, MNIST at two sizes);
 an objective entry is a registered objective or a named variant of one with its own hyper-parameters and model
 settings (e.g. a WGAN whose critic uses BatchNorm). Snakemake validates the config's structure against
-config/schema.yaml; this module checks what the schema cannot (names and hyper-parameters against the
-registries, every run's resolved settings) and names the bad key.
+config/schema.yaml; this module checks what the schema cannot (names of datasets, objectives and extractors,
+extractor modes and hyper-parameters against the registries, every run's resolved settings) and names the bad
+key. It reads the config with the schema's defaults filled in (gan.schema), never defaults of its own.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 from .config import MODEL_KEYS, ConfigError, TrainConfig, resolve
 from .datasets import DatasetSpec, dataset_spec
 from .layout import Layout
-from .metrics.registry import EXTRACTORS, Extractor
+from .metrics.registry import EXTRACTORS, Download, Extractor
 from .objectives import OBJECTIVES
 from .provenance import config_hash
 from .schema import with_defaults
@@ -245,8 +246,6 @@ class BenchmarkGrid:
     def downloaded_weights(self) -> dict[str, str]:
         """{extractor: weights path} of every registered extractor whose weights are downloaded (one fetch rule
         each)."""
-        from .metrics.registry import Download
-
         return {name: cls.weights.path(self.layout, "", self.scoring) for name, cls in EXTRACTORS.items()
                 if isinstance(cls.weights, Download)}
 

@@ -76,7 +76,7 @@ class Extractor:
     kind: ClassVar[str]  # "images" | "points": the data it reads
     provides: ClassVar[dict[str, Feature]]  # the named features of one pass (`extract` gives those asked for)
     modes: ClassVar[tuple[str, ...]]  # protocol variants (clean-fid's resize), written in reference names
-    mode_setting: ClassVar[str | None] = None  # the `scoring:` key choosing the mode; None: the only mode
+    mode_setting: ClassVar[str | None] = None  # the `scoring:` key choosing the mode; None: its first mode
     weights: ClassVar[Download | Trained | None] = None
     reference_features: ClassVar[tuple[str, ...]] = ()  # features its own `reference_arrays` read
     gpu: ClassVar[bool] = False  # its reference jobs ask for a GPU
