@@ -253,11 +253,11 @@ def run_eval_bench(weights: str, dataset: str = "digits", n: int = 1000, checkpo
 
 def run_fd_bench(n: int = 10_000, dim: int = 2048, seed: int = 0, sqrtm: bool = True) -> dict:
     """The Fréchet distance alone on `dim`-d statistics of N features (rectified random projections, correlated
-    like pool features): clean-fid's `frechet_distance` (scipy sqrtm) against gan.metrics.fid's (the reference's
+    like pool features): clean-fid's `frechet_distance` (scipy sqrtm) against gan.metrics.distances' (the reference's
     square root computed once, then a symmetric eigen-solve per distance)."""
     import numpy as np
 
-    from .metrics.fid import frechet_distance, sqrt_psd
+    from .metrics.distances import frechet_distance, sqrt_psd
 
     rng = np.random.default_rng(seed)
     mix = rng.standard_normal((dim, dim)) / np.sqrt(dim)

@@ -1,8 +1,9 @@
 """`python -m gan <command>`: the one command-line front door; the same functions the Snakemake rules call.
 
-Commands: train, sample, bench, prepare (runs), reference, score, train-classifier, fetch-inception (scoring),
+Commands: train, sample, bench, prepare (runs), reference, score, train-classifier, fetch-weights (scoring),
 mlflow-sync (gan.tracking registers it). `--plugin FILE` (repeatable, anywhere on the line) loads registrations
-from a Python file first, so a plugin's objective, dataset, model or metric and its hyper-parameters are flags.
+from a Python file first, so a plugin's objective, dataset, model, extractor or metric and its hyper-parameters are
+flags and choices. Defaults a benchmark config also has are config/schema.yaml's (gan.schema).
 
 Error policy: a user error (bad value, unknown name, missing file, existing output) is one line on stderr,
 `error: ...` naming the value, and exit status 2; unexpected internal errors keep their traceback.
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import yaml
+
+from . import schema
 
 log = logging.getLogger("gan")
 
@@ -347,9 +350,10 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_train_classifier(args: argparse.Namespace) -> int:
+    from .layout import Layout
     from .metrics.classifier import train_classifier
 
-    out = args.out or f"results/reference/{args.dataset}/classifier_s{args.seed}.pt"
+    out = args.out or Layout(args.results_dir).classifier(args.dataset)
     record = train_classifier(args.dataset, out, data_root=args.data_root, epochs=args.epochs, seed=args.seed,
                               device=args.device, batch_size=args.batch_size, num_threads=args.threads,
                               dataset_options=args.dataset_options or {})
@@ -357,11 +361,11 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_fetch_inception(args: argparse.Namespace) -> int:
-    from .metrics.fid import fetch_inception
+def cmd_fetch_weights(args: argparse.Namespace) -> int:
+    from .metrics.weights import fetch_weights
 
     try:
-        print(fetch_inception(args.dest))
+        print(fetch_weights(args.extractor, args.dest))
     except RuntimeError as err:  # no network / not the TorchScript file: the message says what to do
         raise UserError(str(err)) from err
     return 0
@@ -397,7 +401,8 @@ def _add_run_parsers(sub) -> None:
     which.add_argument("--steps", action=ListAction, element=_number(int), metavar="N",
                        help="every checkpoint step of the run, in one process (writes the samples index, as the "
                             "DAG's sample job; a retry keeps the steps it finished)")
-    p.add_argument("--n", type=_number(int), default=10_000, help="number of samples (default 10000)")
+    samples = schema.default("datasets", "*", "samples")
+    p.add_argument("--n", type=_number(int), default=samples, help=f"number of samples (default {samples})")
     p.add_argument("--seed", type=_number(int), default=0, help="noise seed (default 0)")
     p.add_argument("--out", help="samples npz (default: RUN_DIR/samples/stepNNNNNNN.npz); with --steps the index "
                                  "(default: RUN_DIR/samples/index.json)")
@@ -442,25 +447,42 @@ def _add_run_parsers(sub) -> None:
     p.set_defaults(func=cmd_prepare)
 
 
+def _extractor_help(describe) -> str:
+    from .metrics import EXTRACTORS
+
+    return "; ".join(f"{name}: {describe(cls)}" for name, cls in EXTRACTORS.items())
+
+
+def _weights_help(cls) -> str:
+    from .metrics import Trained
+
+    if cls.weights is None:
+        return "none"
+    if isinstance(cls.weights, Trained):
+        return f"required (rule {cls.weights.rule})"
+    return f"default {cls.weights.default_path()}"
+
+
 def _add_scoring_parsers(sub) -> None:
-    from .metrics.fid import DEFAULT_INCEPTION_PATH
+    from .metrics import EXTRACTORS
 
     p = sub.add_parser(
         "reference", help="real-data statistics of one dataset/split/extractor (computed once)",
-        description="Write results/reference/{dataset}/<name encoding every parameter>.npz (or --out): features + "
-                    "mean/covariance of real images (extractor inception or classifier), or a seeded sample of "
-                    "real points (toy data, extractor points). Refuses to overwrite.")
+        description="Write results/reference/{dataset}/<name encoding every parameter>.npz (or --out): the arrays "
+                    "the metrics of the extractor's feature space declare (features, mean/covariance of real "
+                    "images), or a seeded sample of real points (toy data, extractor points). Refuses to overwrite.")
     p.add_argument("--dataset", required=True, help="registered dataset")
-    p.add_argument("--extractor", choices=["inception", "classifier", "points"],
-                   help="default: points for toy data, inception for images")
+    p.add_argument("--extractor", choices=sorted(EXTRACTORS),
+                   help="default: the dataset's (points for toy data, inception for images)")
     p.add_argument("--out", help="output npz (default: results/reference/{dataset}/<name encoding every parameter>)")
     p.add_argument("--results-dir", default="results", help="root of the default output path")
     p.add_argument("--data-root", default="resources/data", help="folder of the raw dataset files")
     p.add_argument("--split", default="train", choices=["train", "test"], help="dataset split (default train)")
-    p.add_argument("--mode", help="inception: clean (default) | legacy_tensorflow; classifier: native; points: exact")
+    p.add_argument("--mode", help=_extractor_help(lambda cls: " | ".join(
+        f"{m} (default)" if m == cls.default_mode() else m for m in cls.modes)))
     p.add_argument("--n-real", type=_number(int), help="images: default all of the split (fewer: seeded subset); "
                                                        "points: default 10000")
-    p.add_argument("--weights", help=f"inception: default {DEFAULT_INCEPTION_PATH}; classifier: required")
+    p.add_argument("--weights", help=_extractor_help(_weights_help))
     p.add_argument("--seed", type=_number(int), default=0, help="seed of the real subset / toy sample (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing reference file")
     p.add_argument("--dataset-options", type=_mapping, metavar="YAML",
@@ -500,9 +522,11 @@ def _add_scoring_parsers(sub) -> None:
         description="Train gan.metrics.cnn.SmallCNN on the train split, test it on the test split, save the "
                     "checkpoint atomically and a JSON beside it with the test accuracy.")
     p.add_argument("--dataset", required=True, help="registered labelled image dataset")
-    p.add_argument("--out", help="checkpoint path (default results/reference/{dataset}/classifier_s{seed}.pt)")
+    p.add_argument("--out", help="checkpoint path (default: the DAG's, RESULTS_DIR/reference/{dataset}/classifier.pt)")
+    p.add_argument("--results-dir", default="results", help="root of the default output path")
     p.add_argument("--data-root", default="resources/data", help="folder of the raw dataset files")
-    p.add_argument("--epochs", type=_number(int), default=20, help="training epochs (default 20)")
+    epochs = schema.default("scoring", "classifier_epochs")
+    p.add_argument("--epochs", type=_number(int), default=epochs, help=f"training epochs (default {epochs})")
     p.add_argument("--seed", type=_number(int), default=0, help="training seed (default 0)")
     _device_flags(p, 128, workers=False)
     p.add_argument("--threads", type=_number(int), help="CPU threads for torch while training (default: torch's "
@@ -510,18 +534,22 @@ def _add_scoring_parsers(sub) -> None:
     p.add_argument("--dataset-options", type=_mapping, metavar="YAML", help="YAML mapping of dataset options")
     p.set_defaults(func=cmd_train_classifier)
 
+    from .metrics import Download
+
+    downloaded = {name: cls for name, cls in EXTRACTORS.items() if isinstance(cls.weights, Download)}
     p = sub.add_parser(
-        "fetch-inception", help="download clean-fid's Inception weights once (needs network)",
-        description="Download clean-fid's inception-2015-12-05.pt to --dest atomically; kept if present. Score "
-                    "jobs only read this file.")
-    p.add_argument("--dest", default=str(DEFAULT_INCEPTION_PATH), help=f"default {DEFAULT_INCEPTION_PATH}")
-    p.set_defaults(func=cmd_fetch_inception)
+        "fetch-weights", help="download a feature extractor's weights once (needs network)",
+        description="Download the extractor's weights file to --dest atomically (checked: pinned sha256, the "
+                    "extractor's own check); kept if present. Score jobs only read this file.")
+    p.add_argument("--extractor", required=True, choices=sorted(downloaded), help="registered extractor")
+    p.add_argument("--dest", help="; ".join(f"{n}: default {c.weights.default_path()}" for n, c in downloaded.items()))
+    p.set_defaults(func=cmd_fetch_weights)
 
 
 def _plugin_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plugin", action="append", default=[], metavar="FILE",
-                        help="Python file of registrations (objectives, datasets, models, metrics) loaded before "
-                             "the command; repeatable, anywhere on the line")
+                        help="Python file of registrations (objectives, datasets, models, extractors, metrics) "
+                             "loaded before the command; repeatable, anywhere on the line")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,7 +16,6 @@ imported where data is decoded, sampled or loaded.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
@@ -158,11 +157,6 @@ def get_dataset(name: str, data_root: str | Path = "resources/data", split: str 
     if prepared is not None:
         return load_prepared(prepared, split, expect=spec)
     return spec.load(Path(data_root), split, download)
-
-
-def dataset_shape(name: str, **options) -> tuple[int, ...]:
-    """Shape of one sample without loading the data (used to validate configs before any work)."""
-    return dataset_spec(name, **options).shape
 
 
 # --- prepared files: what the DAG's prepare_data writes and every later job reads ----------------------------
@@ -583,7 +577,3 @@ class StackedDigits(ImageSpec):
         import torch
 
         return torch.stack([labels // 100, labels // 10 % 10, labels % 10], dim=1)
-
-
-def grid_size(n: int) -> int:
-    return int(math.ceil(math.sqrt(n)))

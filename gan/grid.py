@@ -3,8 +3,9 @@
 A dataset entry is a named instance of a registered dataset with options (two image folders, MNIST at two sizes);
 an objective entry is a registered objective or a named variant of one with its own hyper-parameters and model
 settings (e.g. a WGAN whose critic uses BatchNorm). Snakemake validates the config's structure against
-config/schema.yaml; this module checks what the schema cannot (names and hyper-parameters against the
-registries, every run's resolved settings) and names the bad key.
+config/schema.yaml; this module checks what the schema cannot (names of datasets, objectives and extractors,
+extractor modes and hyper-parameters against the registries, every run's resolved settings) and names the bad
+key. It reads the config with the schema's defaults filled in (gan.schema), never defaults of its own.
 """
 from __future__ import annotations
 
@@ -14,16 +15,10 @@ from typing import Any
 from .config import MODEL_KEYS, ConfigError, TrainConfig, resolve
 from .datasets import DatasetSpec, dataset_spec
 from .layout import Layout
+from .metrics.registry import EXTRACTORS, Download, Extractor
 from .objectives import OBJECTIVES
 from .provenance import config_hash
-
-# the protocol variant of each feature space (clean-fid's mode for Inception), as written in reference names
-EXTRACTOR_MODES = {
-    "inception": lambda scoring: scoring.get("fid_mode", "clean"),
-    "classifier": lambda scoring: "native",
-    "points": lambda scoring: "exact",
-}
-DEFAULT_EVAL_SEED = 12345
+from .schema import with_defaults
 
 
 @dataclass
@@ -88,12 +83,15 @@ class BenchmarkGrid:
 
         self.config = config
         load_plugins(config.get("plugins", []))
-        self.layout = Layout(config.get("results_dir", "results"), config.get("resources_dir", "resources"))
-        self.scoring = config.get("scoring", {})
-        self.eval_seed = int(self.scoring.get("eval_seed", DEFAULT_EVAL_SEED))
+        # what the schema leaves unset, as Snakemake's validation fills it (a no-op on the DAG's validated config)
+        settings = with_defaults(config)
+        self.layout = Layout(settings["results_dir"], settings["resources_dir"])
+        self.scoring = settings["scoring"]
+        self.eval_seed = int(self.scoring["eval_seed"])
+        self.device = settings["device"]
         self.seeds = list(config["seeds"])
         self.objective_entries = self._objective_entries(config["objectives"])
-        self.dataset_entries = self._dataset_entries(config["datasets"])
+        self.dataset_entries = self._dataset_entries(settings["datasets"])
         self.objectives = list(self.objective_entries)
         self.datasets = list(self.dataset_entries)
         self._validate()
@@ -148,16 +146,24 @@ class BenchmarkGrid:
             if spec.get("checkpoint_every", 1) > steps:
                 raise ConfigError(f"datasets.{dataset}.checkpoint_every: {spec['checkpoint_every']} is beyond "
                                   f"the run length ({steps} steps)")
-            for extractor in self.extractors(dataset):
-                if extractor not in EXTRACTOR_MODES:
-                    raise ConfigError(f"datasets.{dataset}.extractors: unknown extractor {extractor!r}; valid: "
-                                      f"{', '.join(EXTRACTOR_MODES)}")
+            for name in self.extractors(dataset):
+                if name not in EXTRACTORS:
+                    raise ConfigError(f"datasets.{dataset}.extractors: unknown extractor {name!r}; valid: "
+                                      f"{', '.join(EXTRACTORS)}")
+                if EXTRACTORS[name].kind != entry.kind:
+                    raise ConfigError(f"datasets.{dataset}.extractors: extractor {name!r} reads {EXTRACTORS[name].kind}"
+                                      f", the dataset holds {entry.kind}")
             for objective in self.objectives:
                 try:
                     # build=False: each model's declared checks, without torch where the registrations allow
                     resolve(self.train_config(dataset, objective, self.seeds[0]), build=False)
                 except (ConfigError, ValueError) as err:
                     raise ConfigError(f"datasets.{dataset} with objective {objective!r}: {err}") from None
+
+        for name, cls in EXTRACTORS.items():
+            if cls.mode_setting and self.scoring[cls.mode_setting] not in cls.modes:
+                raise ConfigError(f"scoring.{cls.mode_setting}: {self.scoring[cls.mode_setting]!r} is not a mode of "
+                                  f"the {name} extractor; valid: {', '.join(cls.modes)}")
 
     def _figure1a_settings(self) -> dict[str, Any]:
         """The WGAN-GP Figure 1(a) stage's settings: the config's `figure1a` block (config/schema.yaml's defaults
@@ -212,7 +218,7 @@ class BenchmarkGrid:
         values.update(dataset=entry.spec.name, objective=obj.objective, seed=seed, dataset_entry=dataset,
                       objective_entry=objective, dataset_options=entry.spec.options(), hyperparameters=hyper,
                       checkpoint_steps=self.checkpoint_steps(dataset), data_root=self.layout.downloads,
-                      prepared_data=self.layout.prepared(dataset), device=self.config.get("device", "auto"))
+                      prepared_data=self.layout.prepared(dataset), device=self.device)
         return TrainConfig(**values)
 
     def train_settings(self, dataset: str, objective: str, seed: int) -> dict[str, Any]:
@@ -224,20 +230,35 @@ class BenchmarkGrid:
         entry = self.dataset_entries[dataset]
         if entry.kind == "points":
             return [entry.spec.default_extractor]
-        return list(entry.config.get("extractors", [entry.spec.default_extractor]))
+        return list(entry.config["extractors"])
+
+    def extractor(self, name: str) -> type[Extractor]:
+        """The registered feature extractor: its modes, weights, GPU need (the DAG's rules read them)."""
+        return EXTRACTORS[name]
+
+    def extractor_weights(self, dataset: str, extractor: str) -> str | None:
+        """The weights file `extractor` reads for `dataset` (downloaded once, or trained by its rule), or None."""
+        weights = EXTRACTORS[extractor].weights
+        return None if weights is None else weights.path(self.layout, dataset, self.scoring)
+
+    def downloaded_weights(self) -> dict[str, str]:
+        """{extractor: weights path} of every registered extractor whose weights are downloaded (one fetch rule
+        each)."""
+        return {name: cls.weights.path(self.layout, "", self.scoring) for name, cls in EXTRACTORS.items()
+                if isinstance(cls.weights, Download)}
 
     def samples(self, dataset: str) -> int:
-        return int(self.dataset_entries[dataset].config.get("samples", 10000))
+        return int(self.dataset_entries[dataset].config["samples"])
 
     def n_real(self, dataset: str) -> int:
-        return int(self.dataset_entries[dataset].config.get("n_real", self.scoring.get("n_real", 10000)))
+        return int(self.dataset_entries[dataset].config.get("n_real", self.scoring["n_real"]))
 
     def reference_split(self) -> str:
-        return self.scoring.get("reference_split", "train")
+        return self.scoring["reference_split"]
 
     def reference_path(self, dataset: str, extractor: str) -> str:
         """Every parameter of a reference statistic is in its file name (gan.layout)."""
-        return self.layout.reference(dataset, extractor, EXTRACTOR_MODES[extractor](self.scoring),
+        return self.layout.reference(dataset, extractor, EXTRACTORS[extractor].protocol_mode(self.scoring),
                                      self.reference_split(), self.n_real(dataset), self.eval_seed)
 
     def reference_paths(self, dataset: str) -> dict[str, str]:

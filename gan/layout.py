@@ -136,6 +136,10 @@ class Layout:
         """The dataset's own classifier (a feature extractor trained on its labels)."""
         return f"{self.root}/reference/{dataset}/classifier.pt"
 
+    def weights(self, file_name: str) -> str:
+        """A feature extractor's downloaded weights (its fetch rule writes them once)."""
+        return f"{self.resources}/{file_name}"
+
     # --- aggregates, tables, figures ---------------------------------------------------------------------------
     def aggregate(self, name: str) -> str:
         if name not in AGGREGATES:

@@ -30,7 +30,7 @@ Everything else is the project's: the critic is the toy model's critic (``gan.mo
   the penalty without lambda (NaN for ``clipping``); ``flat_rel_change``: |mean of the last 10 % of
   ``wasserstein`` - mean of the 10 % before| / |mean of the last 10 %| (small = flattened); ``w_estimate``: the
   mean of the last 10 % of ``wasserstein``; ``w1_exact``: the exact W1 between ``w1_n`` real and ``w1_n`` noisy
-  evaluation points (``gan.metrics.toy.wasserstein1``), what an optimal 1-Lipschitz critic's estimate approaches
+  evaluation points (``gan.metrics.distances.wasserstein1``), what an optimal 1-Lipschitz critic's estimate approaches
   (the penalty critic's should come close; a clipped critic estimates W1 times an unknown K, far below it);
 - ``grad_where`` (3,) = ("real", "noisy", "interpolates"), ``grad_stat_names`` (6,) = :data:`GRAD_STATS`,
   ``grad_stats`` (3, 6): ||grad_x D(x)||_2 at ``n_eval`` fresh points of each kind (evaluation draws seeded
@@ -219,7 +219,7 @@ def evaluate_critic(critic: torch.nn.Module, dataset: str, *, noise_std: float, 
     import torch
 
     from .critic_grid import critic_values
-    from .metrics.toy import wasserstein1
+    from .metrics.distances import wasserstein1
 
     ds = _points_dataset(dataset)
     device = torch.device(device)

@@ -1,7 +1,7 @@
-"""Registrations from files outside the package: a new objective, dataset, model or metric in one file.
+"""Registrations from files outside the package: a new objective, dataset, model, extractor or metric in one file.
 
 A plugin is a Python file that imports the registries and decorates its classes/functions
-(`@register_objective`, `@register_dataset`, `@register_model`, `@register_metric`). The benchmark config lists
+(`@register_objective`, `@register_dataset`, `@register_model`, `@register_extractor`, `@register_metric`). The benchmark config lists
 them under `plugins:`; the DAG loads them when it is built and passes them to every job through the environment
 variable GAN_BENCH_PLUGINS (colon-separated paths), which `gan` reads on import; `python -m gan --plugin FILE`
 does the same for one command.

@@ -15,7 +15,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import torch
 
@@ -222,17 +222,6 @@ def _append_metrics(path: Path, row: dict[str, Any]) -> None:
         fh.write(",".join(_format(row.get(c)) for c in METRIC_COLUMNS) + "\n")
 
 
-def _call(callbacks: Iterable[Any], method: str, *args) -> None:
-    for cb in callbacks:
-        fn = getattr(cb, method, None)
-        if fn is None:
-            continue
-        try:
-            fn(*args)
-        except Exception as err:  # tracking must never cost a result
-            log.warning("callback %s.%s failed: %s", type(cb).__name__, method, err)
-
-
 class _SigtermFlag:
     def __init__(self):
         self.raised = False
@@ -257,7 +246,7 @@ def _compatible(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
     return sorted(k for k in current if k not in RESUMABLE_KEYS and stored.get(k) != current[k])
 
 
-def train(cfg: TrainConfig, run_dir: str | Path, callbacks: Iterable[Any] = ()) -> dict[str, Any]:
+def train(cfg: TrainConfig, run_dir: str | Path) -> dict[str, Any]:
     """Train one run into run_dir (checkpoints/, metrics.csv, summary.json); resume if checkpoints exist.
 
     Returns the summary. Raises Preempted after writing a checkpoint when SIGTERM arrives.
@@ -265,7 +254,6 @@ def train(cfg: TrainConfig, run_dir: str | Path, callbacks: Iterable[Any] = ()) 
     cfg = resolve(cfg)
     run_dir = Path(run_dir)
     config = cfg.to_dict()
-    callbacks = list(callbacks)
 
     resume_from = ckpt.latest(run_dir, cfg.steps)  # reads (and so checks) existing checkpoints first
     payload = ckpt.load(resume_from[1]) if resume_from else None
@@ -309,9 +297,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, callbacks: Iterable[Any] = ()) 
             "rng": rng, "elapsed": elapsed + (time.perf_counter() - t0), "metrics_rows": rows,
         })
         write_metrics(metrics_path, rows)
-        _call(callbacks, "on_checkpoint", step, path)
 
-    _call(callbacks, "on_start", config, run_dir, step)
     trainer.generator.train()
     trainer.critic.train()
     checkpoint_steps = set(cfg.checkpoint_steps)
@@ -336,7 +322,6 @@ def train(cfg: TrainConfig, run_dir: str | Path, callbacks: Iterable[Any] = ()) 
                        **{k: float(v) for k, v in out.items()}}
                 rows.append(row)
                 _append_metrics(metrics_path, row)
-                _call(callbacks, "on_log", row)
                 now = time.perf_counter()
                 if now - last_report > 10 or step == cfg.steps or diverged_step is not None:
                     rate = (step - (payload["step"] if payload else 0)) / max(now - t0, 1e-9)
@@ -372,5 +357,4 @@ def train(cfg: TrainConfig, run_dir: str | Path, callbacks: Iterable[Any] = ()) 
                         if s in checkpoint_steps and s <= step},
     }
     atomic.write_json(files.summary, summary)
-    _call(callbacks, "on_end", summary)
     return summary

@@ -6,7 +6,9 @@ What clean-fid's `InceptionV3W` uses of the real file (cleanfid/inception_torchs
   values (viewed as (N, 2048)) -- the "clean" path, resized outside the network;
 - `base(x, return_features=True)` on (N, 3, H, W) in [0, 255], resized to 299 inside, returning (N, 2048) -- the
   "legacy_tensorflow" path. The real forward also takes use_fp16 / no_output_bias and, without
-  return_features, returns 1008 class probabilities from `base.output` (a Linear 2048 -> 1008); so does this one.
+  return_features, returns 1008 class probabilities from `base.output` (a Linear 2048 -> 1008), from logits
+  without the output's bias when no_output_bias; so does this one. gan.metrics.inception reads `base.output.weight`
+  for its unbiased `logits` feature (pool @ weight.T).
 
 Only for tests and dry runs of the pipeline: its "FID" numbers mean nothing.
 `python tests/inception_standin.py DEST` writes one (DEST must end in inception-2015-12-05.pt).
@@ -56,6 +58,8 @@ class StandinInception(nn.Module):
         if return_features:
             return features
         logits = self.output(features)
+        if no_output_bias:
+            logits = logits - self.output.bias
         return F.softmax(logits, dim=1)
 
 

@@ -35,7 +35,7 @@ def help_text(capsys, *args) -> str:
 def test_help_lists_every_command(capsys):
     out = help_text(capsys)
     for command in ("train", "sample", "bench", "prepare", "reference", "score", "train-classifier",
-                    "fetch-inception", "mlflow-sync", "--plugin"):
+                    "fetch-weights", "mlflow-sync", "--plugin"):
         assert command in out
     train_help = help_text(capsys, "train")
     for flag in ("--n-critic", "--lr", "--gp-lambda", "--clip-value", "--critic-boost", "--no-critic-boost",
@@ -56,7 +56,7 @@ def test_every_flag_has_help():
         if isinstance(action, argparse._SubParsersAction):
             parsers.update(action.choices)
     assert {"train", "sample", "bench", "prepare", "reference", "score", "train-classifier",
-            "fetch-inception"} <= set(parsers)
+            "fetch-weights"} <= set(parsers)
     missing = [f"{name} {action.option_strings[0]}" for name, p in parsers.items() for action in p._actions
                if action.option_strings and not action.help]
     assert not missing, missing

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from cleanfid.fid import frechet_distance as cleanfid_fd
 
-from gan.metrics.fid import feature_stats, frechet_distance, sqrt_psd
+from gan.metrics.distances import frechet_distance, sqrt_psd
+from gan.metrics.feature_distances import fd_reference
 
 
 def _stats(rng, n, d, shift=0.0, scale=1.0):
@@ -43,7 +44,7 @@ def test_near_identical_statistics_and_never_negative():
 
 def test_reference_files_carry_the_square_root():
     feats = np.random.default_rng(2).normal(size=(200, 16))
-    stats = feature_stats(feats)
+    stats = fd_reference(feats)
     assert np.allclose(stats["sigma_sqrt"] @ stats["sigma_sqrt"], stats["sigma"], atol=1e-10)
 
 

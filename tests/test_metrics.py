@@ -14,10 +14,13 @@ from PIL import Image
 
 from gan import atomic
 from gan.datasets import get_dataset
-from gan.metrics import METRICS, compute_reference, load_reference, score_samples
-from gan.metrics import fid as fidmod
+from gan.metrics import METRICS, compute_reference, load_reference, score_samples, sha256_file
+from gan.metrics import inception as incmod
+from gan.metrics import weights as weightsmod
 from gan.metrics.classifier import train_classifier
-from gan.metrics.toy import mode_statistics, wasserstein1
+from gan.metrics.distances import frechet_from_features, kid_seeded, wasserstein1
+from gan.metrics.image_features import extract_features, gray_to_rgb
+from gan.metrics.toy import mode_statistics
 
 sys.path.insert(0, str(Path(__file__).parent))
 from inception_standin import build_standin  # noqa: E402
@@ -40,9 +43,9 @@ def test_frechet_identical_is_zero_and_grows_as_squared_mean_shift():
     rng = np.random.default_rng(0)
     feats = rng.normal(size=(2000, 8)) @ rng.normal(size=(8, 8))
     mu, sigma = feats.mean(0), np.cov(feats, rowvar=False)
-    assert abs(fidmod.frechet_from_features(feats, mu, sigma)) < 1e-6
+    assert abs(frechet_from_features(feats, mu, sigma)) < 1e-6
     delta = rng.normal(size=8)
-    assert fidmod.frechet_from_features(feats + delta, mu, sigma) == pytest.approx(delta @ delta, rel=1e-6)
+    assert frechet_from_features(feats + delta, mu, sigma) == pytest.approx(delta @ delta, rel=1e-6)
 
 
 def test_kid_identical_is_zero_seeded_and_leaves_global_rng_alone():
@@ -51,10 +54,10 @@ def test_kid_identical_is_zero_seeded_and_leaves_global_rng_alone():
     shifted = feats + 1.0
     np.random.seed(123)
     before = np.random.get_state()[1].copy()
-    same = fidmod.kid_seeded(feats, feats, seed=0, num_subsets=20, max_subset_size=200)
-    far = fidmod.kid_seeded(feats, shifted, seed=0, num_subsets=20, max_subset_size=200)
+    same = kid_seeded(feats, feats, seed=0, num_subsets=20, max_subset_size=200)
+    far = kid_seeded(feats, shifted, seed=0, num_subsets=20, max_subset_size=200)
     assert abs(same) < 1e-2 * far  # unbiased estimate: ~0 up to O(1/subset size) noise
-    assert fidmod.kid_seeded(feats, shifted, seed=0, num_subsets=20, max_subset_size=200) == far
+    assert kid_seeded(feats, shifted, seed=0, num_subsets=20, max_subset_size=200) == far
     assert np.array_equal(np.random.get_state()[1], before)
 
 
@@ -151,7 +154,7 @@ def test_reference_and_score_through_the_cli(tmp_path):
 
 @pytest.fixture(scope="module")
 def standin(tmp_path_factory):
-    return build_standin(tmp_path_factory.mktemp("weights") / fidmod.INCEPTION_FILENAME, seed=0)
+    return build_standin(tmp_path_factory.mktemp("weights") / incmod.INCEPTION_FILENAME, seed=0)
 
 
 @pytest.mark.parametrize("mode", ["clean", "legacy_tensorflow"])
@@ -167,7 +170,7 @@ def test_mode_mapping_matches_cleanfid_build_feature_extractor(mode, monkeypatch
 
     monkeypatch.setattr(cleanfid.features, "InceptionV3W", Recorder)
     cleanfid.features.build_feature_extractor(mode, torch.device("cpu"), use_dataparallel=False)
-    assert seen["resize_inside"] == fidmod.RESIZE_INSIDE[mode]
+    assert seen["resize_inside"] == incmod.RESIZE_INSIDE[mode]
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -178,9 +181,9 @@ def test_array_features_equal_cleanfid_folder_features(standin, tmp_path, channe
     images = np.random.default_rng(channels).integers(0, 256, (5, channels, 12, 12), dtype=np.uint8)
     for i, img in enumerate(images):
         Image.fromarray(img[0] if channels == 1 else img.transpose(1, 2, 0)).save(tmp_path / f"{i}.png")
-    model_fn = fidmod.load_inception(standin, "clean", "cpu")
-    ours = fidmod.extract_features(images, model_fn, "clean", torch.device("cpu"), batch_size=2,
-                                   image_transform=fidmod.gray_to_rgb)
+    model_fn = incmod.load_inception(standin, "clean", "cpu")
+    ours = extract_features(images, model_fn, "clean", torch.device("cpu"), batch_size=2,
+                                   image_transform=gray_to_rgb)
     theirs = get_folder_features(str(tmp_path), model_fn, num_workers=0, batch_size=2, device=torch.device("cpu"),
                                  mode="clean", verbose=False)
     assert ours.shape == (5, 2048)
@@ -192,7 +195,7 @@ def test_inception_end_to_end_grayscale(standin, tmp_path):
                             device="cpu", seed=0, results_dir=tmp_path)
     assert ref.name == "inception_clean_test_16_s0.npz"
     meta = load_reference(ref).meta
-    assert meta["n_real"] == 16 and meta["weights_sha256"] == fidmod.sha256_file(standin)
+    assert meta["n_real"] == 16 and meta["weights_sha256"] == sha256_file(standin)
     real = get_dataset("digits", split="test").images_uint8().numpy()[100:112]
     result = score_samples(save_samples(tmp_path / "s.npz", real), ref, tmp_path / "scores.json",
                            weights_path=standin, device="cpu", seed=7)
@@ -217,20 +220,20 @@ def test_inception_end_to_end_rgb_legacy_tensorflow(standin, tmp_path):
                            metrics=["kid"])
     assert result["protocol"]["mode"] == "legacy_tensorflow" and result["protocol"]["n_real"] == 10
     assert np.isfinite(result["metrics"]["kid"])
-    other = build_standin(tmp_path / "other" / fidmod.INCEPTION_FILENAME, seed=1)
+    other = build_standin(tmp_path / "other" / incmod.INCEPTION_FILENAME, seed=1)
     with pytest.raises(ValueError, match="not those the reference"):
         score_samples(samples, ref, None, weights_path=other, device="cpu")
 
 
 def test_missing_weights_error_names_the_path(tmp_path):
-    missing = tmp_path / "nowhere" / fidmod.INCEPTION_FILENAME
-    with pytest.raises(fidmod.InceptionWeightsMissing) as err:
+    missing = tmp_path / "nowhere" / incmod.INCEPTION_FILENAME
+    with pytest.raises(incmod.InceptionWeightsMissing) as err:
         compute_reference("digits", "inception", tmp_path / "ref.npz", weights_path=missing, device="cpu")
-    assert str(missing) in str(err.value) and fidmod.inception_url() in str(err.value)
+    assert str(missing) in str(err.value) and incmod.InceptionExtractor.weights.url in str(err.value)
     assert not (tmp_path / "ref.npz").exists()
 
 
-def test_fetch_inception_is_atomic_and_checked(standin, tmp_path, monkeypatch):
+def test_fetch_weights_is_atomic_and_checked(standin, tmp_path, monkeypatch):
     payload = Path(standin).read_bytes()
     calls = []
 
@@ -238,13 +241,13 @@ def test_fetch_inception_is_atomic_and_checked(standin, tmp_path, monkeypatch):
         calls.append(url)
         return io.BytesIO(payload if len(calls) == 1 else b"not a model")
 
-    monkeypatch.setattr(fidmod.urllib.request, "urlopen", fake_urlopen)
-    dest = tmp_path / "resources" / fidmod.INCEPTION_FILENAME
-    assert fidmod.fetch_inception(dest) == dest and dest.read_bytes() == payload
-    assert fidmod.fetch_inception(dest) == dest and len(calls) == 1  # present: no second download
-    bad = tmp_path / "bad" / fidmod.INCEPTION_FILENAME
+    monkeypatch.setattr(weightsmod.urllib.request, "urlopen", fake_urlopen)
+    dest = tmp_path / "resources" / incmod.INCEPTION_FILENAME
+    assert weightsmod.fetch_weights("inception", dest) == dest and dest.read_bytes() == payload
+    assert weightsmod.fetch_weights("inception", dest) == dest and len(calls) == 1  # present: no second download
+    bad = tmp_path / "bad" / incmod.INCEPTION_FILENAME
     with pytest.raises(RuntimeError):
-        fidmod.fetch_inception(bad)
+        weightsmod.fetch_weights("inception", bad)
     assert not bad.exists() and list(bad.parent.iterdir()) == []
 
 
@@ -274,7 +277,7 @@ def test_every_metric_declares_its_outputs():
 
     outputs = metric_outputs()
     for metric in METRICS.values():
-        assert metric.outputs and metric.extractors, metric.name
+        assert metric.outputs and metric.feature, metric.name
     assert outputs["fid"].higher_is_better is False and outputs["modes_covered"].higher_is_better is True
     assert outputs["fid"].floor and outputs["w1"].floor
 
@@ -282,7 +285,7 @@ def test_every_metric_declares_its_outputs():
 def test_a_metric_returning_an_undeclared_output_is_an_error(tmp_path):
     from gan.metrics import Output, register_metric
 
-    @register_metric("test_undeclared", extractors="points", outputs={"declared": Output("d", False)})
+    @register_metric("test_undeclared", feature="points", outputs={"declared": Output("d", False)})
     def bad(ctx):
         return {"declared": 1.0, "surprise": 2.0}
 

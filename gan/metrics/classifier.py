@@ -1,14 +1,14 @@
-"""A dataset's own classifier as a fast feature space (CPU-friendly): Fréchet distance in its embedding
-(`fd_classifier`), KID there (`kid_classifier`), and how many classes the generated samples fall into.
+"""A dataset's own classifier as a fast feature space (CPU-friendly): its `embedding` (where the Fréchet distance
+and KID of gan.metrics.feature_distances give `fd_classifier`, `kid_classifier`), its `logits` (how many classes
+the generated samples fall into) and, for stacked digits, its `channel_logits`.
 
 The classifier is a small CNN trained on the dataset's labelled training split (`train_classifier`, seconds for
 `digits`), saved atomically with its test accuracy (in the checkpoint and in a JSON file beside it).
 
 It plugs into clean-fid the way clean-fid's own `custom_feat_extractor` / `custom_fn_resize` hooks do: the
 feature function takes a batch in [0, 255] (N, C, H, W); the resize step is the identity (native resolution, the
-channels the classifier was trained on), and the distances are clean-fid's `frechet_distance` / `kernel_distance`
-(via `gan.metrics.fid`). clean-fid's `compute_fid(custom_feat_extractor=...)` itself only reads folders and
-generators, so the in-memory path of `gan.metrics.fid.extract_features` is used instead.
+channels the classifier was trained on). clean-fid's `compute_fid(custom_feat_extractor=...)` itself only reads
+folders and generators, so the in-memory path of `gan.metrics.image_features` is used instead.
 
 Class metrics, the analogue of the toy modes_covered / high_quality (gan.metrics.toy):
 - confident_fraction: share of samples the classifier assigns to some class with probability >=
@@ -36,7 +36,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gan import atomic
-from gan.metrics import Output, ScoreContext, register_extractor, register_metric, sha256_file
+from gan.layout import Layout
+from gan.metrics.distances import kl_to_uniform
+from gan.metrics.reference import sha256_file
+from gan.metrics.registry import Extractor, Feature, Output, Trained, register_extractor, register_metric
 
 if TYPE_CHECKING:  # torch is imported where a classifier trains or runs: the registrations import without it
     import torch
@@ -57,7 +60,7 @@ def _accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, devi
     return correct / len(images)
 
 
-def train_classifier(dataset: str, out_path: str | Path, data_root: str | Path = "resources/data", epochs: int = 20,
+def train_classifier(dataset: str, out_path: str | Path, *, epochs: int, data_root: str | Path = "resources/data",
                      seed: int = 0, device: str = "auto", batch_size: int = 128, lr: float = 2e-3,
                      width: int = 16, feat_dim: int = 64, dataset_options: dict | None = None,
                      num_threads: int | None = None, prepared: str | Path | None = None) -> dict:
@@ -161,14 +164,18 @@ def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> tup
 
 
 @register_extractor("classifier")
-class ClassifierExtractor:
-    """Embedding (feat_dim, default 64) of the dataset's SmallCNN, at native resolution; logits as extras."""
+class ClassifierExtractor(Extractor):
+    """The dataset's SmallCNN at native resolution: its embedding (feat_dim, default 64) and its logits (per
+    channel for stacked digits)."""
     kind = "images"
+    provides = {"embedding": Feature(None, "the classifier's embedding (stacked digits: its channels' side by side)"),
+                "logits": Feature(None, "class logits (a classifier of whole samples)"),
+                "channel_logits": Feature(None, "class logits of every channel (stacked digits), (N, C, classes)")}
     modes = ("native",)
-    default_n_real = None
+    weights = Trained("train_classifier", Layout.classifier)
+    gpu = True
 
-    def __init__(self, mode: str = "native", weights_path=None, device: str = "auto", batch_size: int = 256,
-                 num_workers: int = 0):
+    def __init__(self, mode: str, weights_path, device: str, batch_size: int, num_workers: int):
         from gan.utils import select_device
 
         if weights_path is None:
@@ -182,8 +189,8 @@ class ClassifierExtractor:
     def _embed(self, x: torch.Tensor) -> torch.Tensor:  # x in [0, 255], what clean-fid feature functions take
         return self.model.embed(x / 127.5 - 1.0)
 
-    def features(self, images: np.ndarray) -> tuple[np.ndarray, dict]:
-        from gan.metrics.fid import extract_features, to_float32
+    def extract(self, images: np.ndarray, wanted: set[str]) -> dict[str, np.ndarray]:
+        from gan.metrics.image_features import extract_features, to_float32
 
         expected = self.info.get("input_shape") or self.info["image_shape"]
         if list(images.shape[1:]) != list(expected):
@@ -194,67 +201,44 @@ class ClassifierExtractor:
             images = images.reshape(n * channels, 1, *images.shape[2:])
         feats = extract_features(images, self._embed, self.mode, self.device, self.batch_size, self.num_workers,
                                  fn_resize=to_float32)
-        import torch
+        out = {"embedding": feats.reshape(n, -1)}
+        logits_name = "channel_logits" if self.info.get("per_channel") else "logits"
+        if logits_name in wanted:
+            import torch
 
-        with torch.no_grad():
-            logits = self.model.head(torch.from_numpy(feats).to(self.device)).cpu().numpy()
-        if self.info.get("per_channel"):
-            return feats.reshape(n, -1), {"channel_logits": logits.reshape(n, channels, -1)}
-        return feats, {"logits": logits}
-
-    def reference_arrays(self, feats: np.ndarray) -> dict[str, np.ndarray]:
-        from gan.metrics.fid import feature_stats
-
-        return feature_stats(feats)
+            with torch.no_grad():
+                logits = self.model.head(torch.from_numpy(feats).to(self.device)).cpu().numpy()
+            out[logits_name] = logits.reshape(n, channels, -1) if self.info.get("per_channel") else logits
+        return {k: v for k, v in out.items() if k in wanted}
 
     def describe(self) -> dict:
         return {"weights_path": str(self.weights_path), "weights_sha256": sha256_file(self.weights_path),
                 "classifier_test_accuracy": self.info.get("test_accuracy"), "device": str(self.device)}
 
 
-@register_metric("fd_classifier", extractors="classifier",
-                 outputs={"fd_classifier": Output("FD (classifier features)", False, floor=True, rank=1)})
-def fd_classifier(ctx: ScoreContext) -> dict[str, float]:
-    """Fréchet distance in the classifier's embedding (clean-fid's frechet_distance)."""
-    from gan.metrics.fid import frechet_from_features
-
-    return {"fd_classifier": frechet_from_features(ctx.features, ctx.reference["mu"], ctx.reference["sigma"],
-                                                   ctx.reference.arrays.get("sigma_sqrt"))}
-
-
-@register_metric("kid_classifier", extractors="classifier",
-                 outputs={"kid_classifier": Output("KID (classifier features)", False, floor=True)})
-def kid_classifier(ctx: ScoreContext) -> dict[str, float]:
-    """KID in the classifier's embedding (clean-fid's kernel_distance, seeded)."""
-    from gan.metrics.fid import kid_seeded
-
-    return {"kid_classifier": kid_seeded(ctx.reference["feats"], ctx.features, ctx.seed)}
-
-
-@register_metric("stacked_modes", extractors="classifier", applies=lambda ctx: "channel_logits" in ctx.extras,
+@register_metric("stacked_modes", feature="channel_logits",
                  outputs={"stacked_modes": Output("modes covered (stacked, >=1 sample)", True, "count", floor=True,
                                                   rank=6),
                           "stacked_kl": Output("KL(stacked modes || uniform)", False, "nats", floor=True)})
-def stacked_modes(ctx: ScoreContext) -> dict[str, float]:
+def stacked_modes(ctx) -> dict[str, float]:
     """Modes of stacked digits: the predicted digit of each channel, as a base-10 number (module docstring)."""
-    from gan.metrics.toy import kl_to_uniform
-
-    digits = ctx.extras["channel_logits"].argmax(-1)  # (N, C)
-    num = ctx.extras["channel_logits"].shape[-1]
+    digits = ctx.features.argmax(-1)  # (N, C)
+    num = ctx.features.shape[-1]
     modes = (digits * num ** np.arange(digits.shape[1])[::-1]).sum(1)
     counts = np.bincount(modes, minlength=num ** digits.shape[1])
     return {"stacked_modes": int((counts >= 1).sum()), "stacked_kl": kl_to_uniform(counts)}
 
 
-@register_metric("classes", extractors="classifier", applies=lambda ctx: "logits" in ctx.extras, outputs={
+# the dataset's own classes: only its classifier predicts them (Inception's logits are ImageNet's 1008 classes)
+@register_metric("classes", feature="logits", spaces=("classifier",), outputs={
     "classes_covered": Output("classes covered", True, "count", floor=True),
     "confident_fraction": Output("confidently classified", True, "fraction", floor=True),
     "class_entropy": Output("entropy of predicted classes", True, "nats", floor=True)})
-def classes(ctx: ScoreContext) -> dict[str, float]:
+def classes(ctx) -> dict[str, float]:
     """classes_covered, confident_fraction and class_entropy of the classifier's predictions (module docstring)."""
     import torch
 
-    logits = torch.from_numpy(np.asarray(ctx.extras["logits"], dtype=np.float64))
+    logits = torch.from_numpy(np.asarray(ctx.features, dtype=np.float64))
     num_classes = logits.shape[1]
     min_share = ctx.option("class_min_share", 0.2)
     min_confidence = ctx.option("class_min_confidence", 0.9)

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from gan import atomic
-from gan.metrics import build_scorers, load_reference, reference_subset, score_checkpoint
+from gan.metrics.reference import load_reference, reference_subset
+from gan.metrics.scoring import build_scorers, score_checkpoint
 
 FLOOR_OBJECTIVE = "real data"
 

@@ -21,28 +21,30 @@ from __future__ import annotations
 
 import numpy as np
 
-from gan.metrics import Output, ScoreContext, register_extractor, register_metric
+from gan.metrics.distances import kl_to_uniform, wasserstein1
+from gan.metrics.registry import Extractor, Feature, Output, register_extractor, register_metric
 
 
 @register_extractor("points")
-class PointsExtractor:
-    """Toy data: the 2-D points themselves (float64)."""
+class PointsExtractor(Extractor):
+    """Toy data: the 2-D points themselves (float64); a reference keeps the real points (metrics and figures)."""
     kind = "points"
+    provides = {"points": Feature(2, "the 2-D points")}
     modes = ("exact",)
+    reference_features = ("points",)
     default_n_real = 10_000
 
-    def __init__(self, mode: str = "exact", weights_path=None, device: str = "auto", batch_size: int = 0,
-                 num_workers: int = 0):
+    def __init__(self, mode: str, weights_path, device: str, batch_size: int, num_workers: int):
         self.mode = mode
 
-    def features(self, points: np.ndarray) -> tuple[np.ndarray, dict]:
+    def extract(self, points: np.ndarray, wanted: set[str]) -> dict[str, np.ndarray]:
         points = np.asarray(points, dtype=np.float64)
         if points.ndim != 2 or points.shape[1] != 2:
             raise ValueError(f"expected points of shape (N, 2), got {points.shape}")
-        return points, {}
+        return {"points": points} if "points" in wanted else {}
 
-    def reference_arrays(self, feats: np.ndarray) -> dict[str, np.ndarray]:
-        return {"points": feats.astype(np.float32)}
+    def reference_arrays(self, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {"points": features["points"].astype(np.float32)}
 
     def describe(self) -> dict:
         return {"device": "cpu"}
@@ -54,21 +56,8 @@ def _subsample(points: np.ndarray, n_max: int, rng: np.random.Generator) -> np.n
     return points[np.sort(rng.choice(len(points), size=n_max, replace=False))]
 
 
-def wasserstein1(x: np.ndarray, y: np.ndarray, num_iter_max: int = 10_000_000) -> float:
-    """Exact W1 between two point clouds with uniform weights (POT network simplex, Euclidean ground cost)."""
-    import ot
-
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    cost = ot.dist(x, y, metric="euclidean")
-    value, log = ot.emd2(ot.unif(len(x)), ot.unif(len(y)), cost, numItermax=num_iter_max, log=True)
-    if log.get("warning"):
-        raise RuntimeError(f"exact OT did not converge ({log['warning']}); lower w1_max_points")
-    return float(value)
-
-
-@register_metric("w1", extractors="points", outputs={"w1": Output("W1 to real data", False, floor=True, rank=3)})
-def w1(ctx: ScoreContext) -> dict[str, float]:
+@register_metric("w1", feature="points", outputs={"w1": Output("W1 to real data", False, floor=True, rank=3)})
+def w1(ctx) -> dict[str, float]:
     """Exact W1 to the real reference points on a seeded subsample of at most w1_max_points each."""
     n_max = ctx.option("w1_max_points", 3000)
     rng = np.random.default_rng(ctx.seed)
@@ -92,24 +81,14 @@ def mode_statistics(points: np.ndarray, centers: np.ndarray, std: float, min_sha
             "high_quality": float(close.mean()), "mode_kl": kl_to_uniform(counts)}
 
 
-def kl_to_uniform(counts: np.ndarray) -> float:
-    """KL(p || uniform) of a histogram, in nats; NaN for an empty one (no sample to judge)."""
-    counts = np.asarray(counts, dtype=np.float64)
-    if counts.sum() == 0:
-        return float("nan")
-    p = counts / counts.sum()
-    nz = p > 0
-    return float((p[nz] * np.log(p[nz] * len(p))).sum()) + 0.0
-
-
-@register_metric("modes", extractors="points", applies=lambda ctx: getattr(ctx.dataset, "centers", None) is not None,
+@register_metric("modes", feature="points", applies=lambda ctx: getattr(ctx.dataset, "centers", None) is not None,
                  outputs={"modes_covered": Output("modes covered (>=1 high-quality sample)", True, "count",
                                                   floor=True, rank=4),
                           "modes_covered_share": Output("modes covered (>=20% of uniform share)", True, "count",
                                                         floor=True),
                           "high_quality": Output("high-quality samples", True, "fraction", floor=True, rank=5),
                           "mode_kl": Output("KL(modes || uniform)", False, "nats", floor=True)})
-def modes(ctx: ScoreContext) -> dict[str, float]:
+def modes(ctx) -> dict[str, float]:
     """Mode metrics for the gaussian mixtures (8gaussians, 25gaussians, any registered mixture)."""
     ds = ctx.dataset
     return mode_statistics(ctx.features, ds.centers.numpy(), float(ds.std),

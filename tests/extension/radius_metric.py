@@ -4,7 +4,7 @@ import numpy as np
 from gan.metrics import Output, register_metric
 
 
-@register_metric("radius_gap", extractors="points",
+@register_metric("radius_gap", feature="points",
                  outputs={"radius_gap": Output("mean-radius gap to real data", False, floor=True)})
 def radius_gap(ctx):
     gen = np.linalg.norm(ctx.features, axis=1).mean()

@@ -25,7 +25,8 @@ try:
 except WorkflowError as err:
     raise WorkflowError(f"{err}{MERGED_HINT}") from None
 
-from gan.grid import EXTRACTOR_MODES, BenchmarkGrid  # noqa: E402
+from gan.grid import BenchmarkGrid  # noqa: E402
+from gan.metrics import EXTRACTORS  # noqa: E402
 from gan.layout import ALL_METRICS_TABLE, TABLE_FORMATS, TABLES, Layout, RunFiles  # noqa: E402
 from gan.plugins import export as export_plugins  # noqa: E402
 
@@ -57,7 +58,7 @@ wildcard_constraints:
     objective=_alternatives(GRID.objectives),
     seed=r"\d+",
     step=r"\d+",
-    extractor=_alternatives(EXTRACTOR_MODES),
+    extractor=_alternatives(EXTRACTORS),
     split="train|test",
     n=r"\d+",
     eval_seed=r"\d+",
@@ -131,7 +132,8 @@ def uses_gpu(wildcards):
 
 
 def reference_uses_gpu(wildcards):
-    return int(wildcards.extractor != "points")
+    # the extractor's registration says whether its network wants a GPU (the toy points need none)
+    return int(GRID.extractor(wildcards.extractor).gpu)
 
 
 def gpu_model(wildcards):
@@ -168,12 +170,8 @@ def dataset_spec(wildcards):
 
 
 def extractor_weights(dataset, extractor):
-    """The weights file a feature extractor needs: clean-fid's Inception, or the dataset's own classifier."""
-    if extractor == "inception":
-        return GRID.scoring.get("inception_weights", "resources/inception-2015-12-05.pt")
-    if extractor == "classifier":
-        return LAYOUT.classifier(dataset)
-    return None
+    """The weights file a feature extractor reads, as its registration declares (downloaded or trained), or None."""
+    return GRID.extractor_weights(dataset, extractor)
 
 
 def reference_rule_inputs(wildcards):

@@ -4,7 +4,6 @@
 # Downloads happen here, on the submitting machine, so compute nodes never need the network.
 localrules:
     prepare_data,
-    fetch_inception,
 
 
 # The dataset entry's registered dataset with its options, both splits decoded once into one tensor file that
@@ -23,15 +22,24 @@ rule prepare_data:
         "../scripts/prepare_data.py"
 
 
-rule fetch_inception:
-    output:
-        GRID.scoring.get("inception_weights", "resources/inception-2015-12-05.pt"),
-    log:
-        LAYOUT.log("fetch_inception"),
-    conda:
-        "../envs/gan.yaml"
-    script:
-        "../scripts/fetch_inception.py"
+# One download rule per registered extractor whose weights have a URL (`fetch_inception`; a plugin's too), on the
+# submitting machine: score and reference jobs only read the file.
+for _extractor, _weights in GRID.downloaded_weights().items():
+
+    rule:
+        name:
+            f"fetch_{_extractor}"
+        output:
+            _weights,
+        log:
+            LAYOUT.log(f"fetch_{_extractor}"),
+        localrule: True
+        conda:
+            "../envs/gan.yaml"
+        params:
+            extractor=_extractor,
+        script:
+            "../scripts/fetch_weights.py"
 
 
 rule train_classifier:
@@ -51,8 +59,8 @@ rule train_classifier:
         runtime=30,
     params:
         spec=dataset_spec,
-        epochs=GRID.scoring.get("classifier_epochs", 20),
-        device=GRID.config.get("device", "auto"),
+        epochs=GRID.scoring["classifier_epochs"],
+        device=GRID.device,
     script:
         "../scripts/train_classifier.py"
 
@@ -74,7 +82,7 @@ rule reference:
         runtime=60,
     params:
         spec=dataset_spec,
-        device=GRID.config.get("device", "auto"),
+        device=GRID.device,
     script:
         "../scripts/reference.py"
 
@@ -98,8 +106,8 @@ rule floor:
     params:
         spec=dataset_spec,
         n_gen=n_samples,
-        repeats=GRID.scoring.get("floor_repeats", 3),
+        repeats=GRID.scoring["floor_repeats"],
         eval_seed=GRID.eval_seed,
-        device=GRID.config.get("device", "auto"),
+        device=GRID.device,
     script:
         "../scripts/floor.py"

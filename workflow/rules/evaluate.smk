@@ -36,7 +36,7 @@ rule sample:
         steps=checkpoint_steps,
         n=n_samples,
         eval_seed=GRID.eval_seed,
-        device=GRID.config.get("device", "auto"),
+        device=GRID.device,
     script:
         "../scripts/sample.py"
 
@@ -63,7 +63,7 @@ rule score:
     params:
         eval_seed=GRID.eval_seed,
         run=run_identity,
-        device=GRID.config.get("device", "auto"),
+        device=GRID.device,
     script:
         "../scripts/score.py"
 
