@@ -63,3 +63,11 @@ def default(*keys: str) -> Any:
         node = _resolve(node)
         node = node["additionalProperties"] if key == "*" else node["properties"][key]
     return _resolve(node)["default"]
+
+
+def validate(config: dict[str, Any]) -> None:
+    """Validate `config` against config/schema.yaml and fill its defaults in place: Snakemake's own `validate`,
+    the check the DAG runs first (workflow/rules/common.smk), so a test or a script can run it in-process."""
+    from snakemake.utils import validate as snakemake_validate
+
+    snakemake_validate(config, schema=str(SCHEMA))

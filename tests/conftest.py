@@ -18,7 +18,23 @@ torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 STARTS_SMOKE_RUN = "test_slurm.py::test_smoke_config_through_slurm_profile_equals_local_run"
 
 
+def _starts_snakemake(item) -> bool:
+    import inspect
+
+    function = getattr(item, "function", None)
+    try:
+        return function is not None and ("snakemake(" in inspect.getsource(function)
+                                         or '"--dag"' in inspect.getsource(function))
+    except (OSError, TypeError):
+        return False
+
+
 def pytest_collection_modifyitems(config, items):
+    # the `dag` marker (pyproject.toml): every test whose body starts Snakemake (a dry run or more) gets it here, so
+    # none is missed; the fast tier (`-m "not slow and not slurm and not dag"`) leaves them out
+    for item in items:
+        if _starts_snakemake(item):
+            item.add_marker(pytest.mark.dag)
     starter = [item for item in items if item.nodeid.endswith(STARTS_SMOKE_RUN)]
     if starter:
         items.remove(starter[0])

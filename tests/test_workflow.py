@@ -149,13 +149,33 @@ def test_configfile_overlays_merge_and_config_overrides_are_typed(bad_config_dir
     assert proc.returncode != 0 and "needs --replace-workflow-config" in proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("change, message", BAD_CONFIGS, ids=[m for _, m in BAD_CONFIGS])
-def test_bad_config_fails_at_dag_build_naming_the_key(bad_config_dir, change, message):
+def _bad_config(change: dict) -> dict:
     config = smoke_config()
     if "datasets" in change:
         config["datasets"] = change["datasets"]
     config.update({k: v for k, v in change.items() if k != "datasets"})
-    path = write_config(bad_config_dir, "bad.yaml", config)
+    return config
+
+
+@pytest.mark.parametrize("change, message", BAD_CONFIGS, ids=[m for _, m in BAD_CONFIGS])
+def test_bad_config_is_refused_naming_the_key(change, message):
+    """The checks the DAG runs before anything else (workflow/rules/common.smk: the schema, then the grid), run
+    in-process; two of them also through Snakemake below, to prove the wiring."""
+    from snakemake.exceptions import WorkflowError
+
+    from gan.grid import BenchmarkGrid
+    from gan.schema import validate
+
+    config = _bad_config(change)
+    with pytest.raises((WorkflowError, ValueError)) as err:
+        validate(config)
+        BenchmarkGrid(config)
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("change, message", [BAD_CONFIGS[0], BAD_CONFIGS[-2]], ids=["grid", "schema"])
+def test_bad_config_fails_at_dag_build_naming_the_key(bad_config_dir, change, message):
+    path = write_config(bad_config_dir, "bad.yaml", _bad_config(change))
     proc = snakemake(bad_config_dir, "-n", "--cores", "1", *complete_config(path), check=False, timeout=300)
     assert proc.returncode != 0
     assert message in proc.stdout + proc.stderr

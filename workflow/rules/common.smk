@@ -5,9 +5,9 @@ import os
 import re
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 from gan.grid import typed_overrides  # noqa: E402
+from gan.schema import validate as validate_config  # noqa: E402
 
 # `--config seeds=[0,1]` arrives as strings (Snakemake reads its values with YAML's BaseLoader): type them as a
 # YAML file would, for the keys given on the command line only
@@ -21,7 +21,7 @@ MERGED_HINT = (
     else ""
 )
 try:
-    validate(config, schema="../../config/schema.yaml")
+    validate_config(config)
 except WorkflowError as err:
     raise WorkflowError(f"{err}{MERGED_HINT}") from None
 
