@@ -8,6 +8,7 @@ registries, every run's resolved settings) and names the bad key.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,15 @@ EXTRACTOR_MODES = {
     "points": lambda scoring: "exact",
 }
 DEFAULT_EVAL_SEED = 12345
+# entry and experiment names become folder names, table cells and MLflow search filters: plain file names only
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def check_name(where: str, name: Any) -> str:
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):
+        raise ConfigError(f"{where}: the name {name!r} is not allowed: use letters, digits, '.', '_' and '-', "
+                          "starting with a letter or digit (it names folders and MLflow runs)")
+    return name
 
 
 @dataclass
@@ -87,6 +97,8 @@ class BenchmarkGrid:
         from .plugins import load_plugins
 
         self.config = config
+        if "experiment" in config:
+            check_name("experiment", config["experiment"])
         load_plugins(config.get("plugins", []))
         self.layout = Layout(config.get("results_dir", "results"), config.get("resources_dir", "resources"))
         self.scoring = config.get("scoring", {})
@@ -108,7 +120,7 @@ class BenchmarkGrid:
             if isinstance(item, str):
                 item = {"name": item, "objective": item}
             where = f"objectives[{i}] ({item.get('name')})"
-            name, base = item.get("name"), item.get("objective", item.get("name"))
+            name, base = check_name(where, item.get("name")), item.get("objective", item.get("name"))
             if base not in OBJECTIVES:
                 raise ConfigError(f"{where}: unknown objective {base!r}; valid: {valid}")
             if name in entries:
@@ -120,6 +132,7 @@ class BenchmarkGrid:
     def _dataset_entries(self, blocks: dict[str, Any]) -> dict[str, DatasetEntry]:
         entries = {}
         for name, block in blocks.items():
+            check_name(f"datasets.{name}", name)
             registered = block.get("dataset", name)
             try:
                 spec = dataset_spec(registered, **block.get("options", {}))
