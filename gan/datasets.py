@@ -188,11 +188,18 @@ def load_prepared(path: str | Path, split: str = "train", expect: DatasetSpec | 
     if not path.exists():
         raise DatasetNotFound(f"prepared dataset {path} not found; run the Snakemake rule prepare_data "
                               f"(or `python -m gan prepare`) first")
-    import torch
+    from .atomic import rerun_remedy, torch_load, unreadable
 
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    desc = payload["description"]
-    spec = dataset_spec(desc["dataset"], **desc["options"])
+    remedy = rerun_remedy("prepare_data", path)
+    payload = torch_load(path, remedy)
+    try:
+        desc = payload["description"]
+        spec = dataset_spec(desc["dataset"], **desc["options"])
+        if spec.kind == "images":
+            payload["splits"][split]["images"], payload["splits"][split]["labels"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise unreadable(path, f"not a prepared dataset of this version ({type(exc).__name__}: {exc})",
+                         remedy) from None
     if expect is not None and spec != expect:
         raise ValueError(f"prepared dataset {path} holds {desc['dataset']} {desc['options']}, "
                          f"not {expect.name} {expect.options()}")

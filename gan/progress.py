@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any, Iterable
@@ -55,7 +56,11 @@ class StepProgress:
         material = {"settings": settings, "inputs": {str(p): file_stat(p) for p in inputs},
                     "code": code_fingerprint()}
         self.key = hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
-        previous = atomic.read_json(self.path) if self.path.exists() else {}
+        try:
+            previous = atomic.read_json_object(self.path) if self.path.exists() else {}
+        except atomic.UnreadableFile as err:  # only a cache of finished steps: recomputing them is always right
+            logging.getLogger(__name__).warning("%s; starting over", err)
+            previous = {}
         self.done: dict[str, dict] = previous.get("done", {}) if previous.get("key") == self.key else {}
 
     def reusable(self, step: int, source: str | os.PathLike | None) -> dict | None:

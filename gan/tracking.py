@@ -38,7 +38,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from gan.atomic import read_json
+from gan.atomic import read_json, read_score_file, read_summary
 from gan.layout import Layout, RunFiles
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ def read_run(run_dir: str | os.PathLike, results_dir: str | os.PathLike | None =
     files = RunFiles(run_dir)
     if not files.summary.exists():
         raise FileNotFoundError(f"{files.summary} does not exist: the run has not finished training")
-    summary = read_json(files.summary)
+    summary = read_summary(files.dir)
     dataset, objective, seed = summary["dataset"], summary["objective"], int(summary["seed"])
     start = _start_seconds(summary, files.summary)
     end = start + float(summary.get("wall_clock_s") or 0.0)
@@ -183,7 +183,7 @@ def read_run(run_dir: str | os.PathLike, results_dir: str | os.PathLike | None =
             pictures.append((int(step), files.picture(int(step))))
         if not path.exists():
             continue
-        score = read_json(path)
+        score = read_score_file(files.dir, int(step))
         ts = _ms(path.stat().st_mtime)  # when the checkpoint was scored
         metrics += [Metric(f"score/{name}", value, ts, int(score["step"])) for name, value in
                     ((n, _number(v)) for n, v in (score.get("metrics") or {}).items()) if value is not None]
