@@ -107,6 +107,11 @@ class DatasetSpec:
         """Raw files as (path relative to the download folder, md5 or None) that `prepare` fetches/verifies."""
         return []
 
+    def split_size(self, split: str) -> int | None:
+        """Examples in `split` where the registration knows it without loading data; None: unknown, or a toy
+        distribution's unlimited draws. The DAG checks a reference's `n_real` against it."""
+        return None
+
     def prepare(self, downloads: Path, download: bool = True) -> list[Path]:
         """Fetch and verify the raw files once (network only here). Returns the files checked."""
         return []
@@ -329,6 +334,10 @@ class ImageSpec(DatasetSpec):
     channels: ClassVar[int]
     native_size: ClassVar[int]
     classes: ClassVar[int | None] = None
+    sizes: ClassVar[dict[str, int]] = {}  # images per split, as the publisher ships them
+
+    def split_size(self, split: str) -> int | None:
+        return self.sizes.get(split)
 
     @property
     def size(self) -> int:
@@ -379,6 +388,7 @@ class Digits(ImageSpec):
     channels: ClassVar[int] = 1
     native_size: ClassVar[int] = 8
     classes: ClassVar[int] = 10
+    sizes: ClassVar[dict[str, int]] = {"train": 1437, "test": 360}  # of 1797, by the cut below
 
     def load_split(self, downloads, split, download):
         import torch
@@ -450,6 +460,7 @@ class MNIST(TorchvisionImages):
     channels: ClassVar[int] = 1
     native_size: ClassVar[int] = 28
     classes: ClassVar[int] = 10
+    sizes: ClassVar[dict[str, int]] = {"train": 60000, "test": 10000}
 
 
 @register_dataset
@@ -460,6 +471,7 @@ class FashionMNIST(TorchvisionImages):
     channels: ClassVar[int] = 1
     native_size: ClassVar[int] = 28
     classes: ClassVar[int] = 10
+    sizes: ClassVar[dict[str, int]] = {"train": 60000, "test": 10000}
 
 
 @register_dataset
@@ -470,6 +482,7 @@ class CIFAR10(TorchvisionImages):
     channels: ClassVar[int] = 3
     native_size: ClassVar[int] = 32
     classes: ClassVar[int] = 10
+    sizes: ClassVar[dict[str, int]] = {"train": 50000, "test": 10000}
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -519,6 +532,12 @@ class ImageFolder(ImageSpec):
             return []
         return sorted({f.parent.relative_to(Path(self.path)).as_posix() for f in files})
 
+    def split_size(self, split: str) -> int | None:
+        try:
+            return len(self._files())  # one set for both splits; listing reads no image
+        except DatasetNotFound:
+            return None
+
     def prepare(self, downloads: Path, download: bool = True) -> list[Path]:
         return self._files()
 
@@ -530,9 +549,13 @@ class ImageFolder(ImageSpec):
         mode = {1: "L", 3: "RGB"}[int(self.channels)]
         arrays = []
         for f in files:
-            with Image.open(f) as im:
-                im = im.convert(mode).resize((self.size, self.size), Image.BICUBIC)
-                arrays.append(np.asarray(im, dtype=np.uint8).reshape(self.size, self.size, -1))
+            try:
+                with Image.open(f) as im:
+                    im = im.convert(mode).resize((self.size, self.size), Image.BICUBIC)
+                    arrays.append(np.asarray(im, dtype=np.uint8).reshape(self.size, self.size, -1))
+            except (OSError, ValueError, Image.DecompressionBombError) as err:  # UnidentifiedImageError: OSError
+                raise ValueError(f"dataset 'folder': {f} is not a readable image ({type(err).__name__}: "
+                                 f"{' '.join(str(err).split())[:200]}); remove or replace it") from None
         data = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
         classes = self._classes()
         labels = None
@@ -574,6 +597,9 @@ class StackedDigits(ImageSpec):
 
     def prepare(self, downloads: Path, download: bool = True) -> list[Path]:
         return self._source().prepare(downloads, download)
+
+    def split_size(self, split: str) -> int | None:
+        return self.stacks or self._source().split_size(split)
 
     def load_split(self, downloads, split, download):
         import torch

@@ -110,6 +110,7 @@ class BenchmarkGrid:
         self.datasets = list(self.dataset_entries)
         self._validate()
         self.figure1a = self._figure1a_settings()
+        self._warn_device()
 
     # --- entries -----------------------------------------------------------------------------------------------
 
@@ -161,6 +162,12 @@ class BenchmarkGrid:
             if spec.get("checkpoint_every", 1) > steps:
                 raise ConfigError(f"datasets.{dataset}.checkpoint_every: {spec['checkpoint_every']} is beyond "
                                   f"the run length ({steps} steps)")
+            split, n_real = self.reference_split(), self.n_real(dataset)
+            size = entry.spec.split_size(split) if entry.kind == "images" else None
+            if size is not None and n_real > size:
+                key = f"datasets.{dataset}.n_real" if "n_real" in spec else "scoring.n_real"
+                raise ConfigError(f"{key}: {n_real} real images asked for the reference, but the {split} split of "
+                                  f"{dataset} holds {size}")
             for extractor in self.extractors(dataset):
                 if extractor not in EXTRACTOR_MODES:
                     raise ConfigError(f"datasets.{dataset}.extractors: unknown extractor {extractor!r}; valid: "
@@ -171,6 +178,17 @@ class BenchmarkGrid:
                     resolve(self.train_config(dataset, objective, self.seeds[0]), build=False)
                 except (ConfigError, ValueError) as err:
                     raise ConfigError(f"datasets.{dataset} with objective {objective!r}: {err}") from None
+
+    def _warn_device(self) -> None:
+        """`device: cuda` where no GPU is seen: a warning, not an error (a cluster's submit host may have none)."""
+        import logging
+
+        from .gpu import count_gpus
+
+        if self.config.get("device") == "cuda" and count_gpus() == 0:
+            logging.getLogger(__name__).warning(
+                "device: cuda, but this machine shows no GPU (nvidia-smi): jobs that run here will fail; fine if "
+                "they run on cluster nodes with GPUs")
 
     def _figure1a_settings(self) -> dict[str, Any]:
         """The WGAN-GP Figure 1(a) stage's settings: gan.optimal_critic's defaults, then the config's block."""
