@@ -2,6 +2,7 @@
 stand-in TorchScript file, the classifier path on digits, missing samples and missing weights."""
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import sys
@@ -239,6 +240,7 @@ def test_fetch_inception_is_atomic_and_checked(standin, tmp_path, monkeypatch):
         return io.BytesIO(payload if len(calls) == 1 else b"not a model")
 
     monkeypatch.setattr(fidmod.urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.setattr(fidmod, "INCEPTION_SHA256", hashlib.sha256(payload).hexdigest())  # the stand-in's
     dest = tmp_path / "resources" / fidmod.INCEPTION_FILENAME
     assert fidmod.fetch_inception(dest) == dest and dest.read_bytes() == payload
     assert fidmod.fetch_inception(dest) == dest and len(calls) == 1  # present: no second download

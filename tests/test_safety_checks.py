@@ -96,3 +96,17 @@ def test_folder_with_fewer_images_than_n_real_is_refused(tmp_path):
                                         "train": {"model": "dcgan", "width": 8, "steps": 4}, "n_real": 4}})
     with pytest.raises(ConfigError, match=r"^datasets\.mine\.n_real: 4 .* test split of mine holds 3$"):
         BenchmarkGrid(config)
+
+
+def test_inception_download_with_another_sha256_is_never_placed(tmp_path, monkeypatch):
+    import io
+
+    from gan.metrics import fid as fidmod
+
+    assert fidmod.INCEPTION_SHA256 == "f58cb9b6ec323ed63459aa4fb441fe750cfe39fafad6da5cb504a16f19e958f4"
+    monkeypatch.setattr(fidmod.urllib.request, "urlopen", lambda url, timeout=None: io.BytesIO(b"a swapped file"))
+    dest = tmp_path / "resources" / fidmod.INCEPTION_FILENAME
+    with pytest.raises(RuntimeError, match=rf"sent a file with sha256 [0-9a-f]{{64}}, not the pinned "
+                                           rf"{fidmod.INCEPTION_SHA256}: nothing placed at {dest}"):
+        fidmod.fetch_inception(dest)
+    assert not dest.exists() and list(dest.parent.iterdir()) == []

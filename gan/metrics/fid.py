@@ -26,6 +26,9 @@ if TYPE_CHECKING:  # torch is imported where features are extracted: the registr
     import torch
 
 INCEPTION_FILENAME = "inception-2015-12-05.pt"  # the name clean-fid's InceptionV3W loads from its folder
+# sha256 of the file at clean-fid's URL (NVIDIA's StyleGAN2-ADA TorchScript), as crowsonkb/k-diffusion pins it for the
+# same URL (k_diffusion/evaluation.py): a download that differs is never placed
+INCEPTION_SHA256 = "f58cb9b6ec323ed63459aa4fb441fe750cfe39fafad6da5cb504a16f19e958f4"
 DEFAULT_INCEPTION_PATH = Path("resources") / INCEPTION_FILENAME
 
 
@@ -40,7 +43,8 @@ class InceptionWeightsMissing(FileNotFoundError):
 
 
 def fetch_inception(dest: str | Path = DEFAULT_INCEPTION_PATH, timeout: float = 120.0) -> Path:
-    """Download clean-fid's `inception-2015-12-05.pt` once to `dest` (atomically; checked to load) and return it.
+    """Download clean-fid's `inception-2015-12-05.pt` once to `dest` (atomically; checked against the pinned sha256
+    and to load) and return it.
 
     An existing file is kept as it is. This is the only function that touches the network.
     """
@@ -57,6 +61,10 @@ def fetch_inception(dest: str | Path = DEFAULT_INCEPTION_PATH, timeout: float = 
         except OSError as err:
             raise RuntimeError(f"could not download {url} ({err}); on a machine with network access download it "
                                f"and place it at {dest}") from err
+        digest = sha256_file(tmp)
+        if digest != INCEPTION_SHA256:
+            raise RuntimeError(f"{url} sent a file with sha256 {digest}, not the pinned {INCEPTION_SHA256}: nothing "
+                               f"placed at {dest}")
         _check_torchscript(tmp)
     return dest
 
