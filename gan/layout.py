@@ -41,6 +41,11 @@ class RunFiles:
         return self.dir / "summary.json"
 
     @property
+    def attempts(self) -> Path:
+        """One line per training attempt event (gan.progress.note_attempt): survives the retry of a failed job."""
+        return self.dir / "attempts.log"
+
+    @property
     def metrics(self) -> Path:
         return self.dir / "metrics.csv"
 

@@ -149,3 +149,15 @@ def test_result_files_follow_the_umask(tmp_path, mask, mode):
         os.umask(old)
     for name in ("a.json", "b.npz"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode
+
+
+def test_attempts_log_keeps_every_attempt(tmp_path, monkeypatch):
+    from gan.progress import note_attempt
+
+    run_dir = tmp_path / "runs" / "d" / "o" / "seed0"
+    monkeypatch.setenv("SLURM_JOB_ID", "77")
+    note_attempt(run_dir, "started")
+    note_attempt(run_dir, "preempted at generator iteration 40;\nexit 143")
+    lines = RunFiles(run_dir).attempts.read_text().splitlines()
+    assert len(lines) == 2 and lines[0].endswith("slurm_job=77 started")
+    assert lines[1].endswith("preempted at generator iteration 40; exit 143") and f"pid={os.getpid()}" in lines[1]
