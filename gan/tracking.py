@@ -431,8 +431,11 @@ def sync(results_dir: str | os.PathLike = "results", tracking_uri: str | None = 
             raise
         except Exception as exc:
             first = redact((str(exc).strip().splitlines() or [""])[0][:300])
+            # MLflow's own message holds the URI as given: chained (so printed with the traceback) only without
+            # credentials in it
             raise TrackingError(f"MLflow sync to {redact(uri)} failed at {key} ({type(exc).__name__}: {first}); "
-                                "result files untouched, run `python -m gan mlflow-sync` again later") from exc
+                                "result files untouched, run `python -m gan mlflow-sync` again later"
+                                ) from (exc if redact(uri) == uri else None)
     return report
 
 

@@ -125,3 +125,17 @@ def test_unwritable_mirror_folder_is_one_line(results, capsys):
     assert cli_main(["mlflow-sync", "--results-dir", str(results), "--experiment", EXPERIMENT]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot take the sync lock {results}/mlflow/sync.lock") and len(err.splitlines()) == 1
+
+
+def test_a_failed_sync_chains_no_credentials(results, monkeypatch):
+    import traceback
+
+    make_run(results)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    with pytest.raises(tracking.TrackingError) as err:
+        tracking.sync(results, f"http://alice:{PASSWORD}@127.0.0.1:{free_port()}", EXPERIMENT)
+    printed = "".join(traceback.format_exception(err.value))  # what the mlflow_sync rule's log receives
+    assert "http://***@127.0.0.1" in printed and PASSWORD not in printed
+    with pytest.raises(tracking.TrackingError) as err:  # no credentials: MLflow's error stays chained
+        tracking.sync(results, f"http://127.0.0.1:{free_port()}", EXPERIMENT)
+    assert err.value.__cause__ is not None
