@@ -33,6 +33,15 @@ def unreadable(path: str | os.PathLike, detail: str, remedy: str | None = None) 
     return UnreadableFile(f"{path} is unreadable ({detail}): {remedy or DEFAULT_REMEDY}")
 
 
+def load_error(exc: BaseException) -> str:
+    """What a failed load says, in one line, and never the loader's advice to unpickle (numpy's allow_pickle=True,
+    torch's weights_only=False): unpickling an untrusted file runs its code."""
+    text = " ".join(str(exc).split())
+    if "pickle" in type(exc).__name__.lower() or "pickle" in text.lower() or "weights_only" in text.lower():
+        return "it holds Python objects besides arrays and tensors, which are never unpickled"
+    return f"{type(exc).__name__}: {text[:200]}"
+
+
 def rerun_remedy(rule: str, *delete: str | os.PathLike) -> str:
     """The remedy for a damaged file: which files to delete so that the workflow's `rule` job makes them again
     (a declared output among them, or Snakemake would not see that anything is missing)."""
@@ -127,10 +136,7 @@ def load_npz(path: str | os.PathLike, keys: tuple[str, ...] = (), remedy: str | 
     except FileNotFoundError:
         raise
     except Exception as exc:  # a truncated zip, bad CRC, random bytes, object arrays
-        # numpy's message for object arrays advises allow_pickle=True: unpickling an untrusted file runs code
-        detail = ("it holds Python objects, which are never unpickled" if "pickle" in str(exc)
-                  else f"not a readable .npz: {type(exc).__name__}: {exc}")
-        raise unreadable(path, detail, remedy) from None
+        raise unreadable(path, f"not a readable .npz: {load_error(exc)}", remedy) from None
     missing = [k for k in keys if k not in arrays]
     if missing:
         raise unreadable(path, f"no {', '.join(map(repr, missing))} array in it", remedy)
@@ -146,7 +152,7 @@ def torch_load(path: str | os.PathLike, remedy: str | None = None, map_location:
     except FileNotFoundError:
         raise
     except Exception as exc:  # a truncated zip ("PytorchStreamReader failed"), random bytes, foreign pickles
-        raise unreadable(path, f"not a readable torch file: {type(exc).__name__}: {exc}", remedy) from None
+        raise unreadable(path, f"not a readable torch file: {load_error(exc)}", remedy) from None
 
 
 def save_npz(path: str | os.PathLike, **arrays: Any) -> None:

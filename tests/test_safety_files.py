@@ -112,7 +112,7 @@ def test_corrupt_reference_is_one_line_never_suggesting_pickle(tmp_path):
     assert "allow_pickle" not in str(err.value)
     # an npz holding a pickled object: numpy's own error would advise allow_pickle=True
     np.savez(path, meta=np.array(json.dumps({})), evil=np.array([object()], dtype=object))
-    with pytest.raises(UnreadableFile, match="holds Python objects, which are never unpickled") as err:
+    with pytest.raises(UnreadableFile, match="holds Python objects besides arrays and tensors, which are never unpickled") as err:
         load_reference(path)
     assert "allow_pickle" not in str(err.value)
 
@@ -161,3 +161,38 @@ def test_attempts_log_keeps_every_attempt(tmp_path, monkeypatch):
     lines = RunFiles(run_dir).attempts.read_text().splitlines()
     assert len(lines) == 2 and lines[0].endswith("slurm_job=77 started")
     assert lines[1].endswith("preempted at generator iteration 40; exit 143") and f"pid={os.getpid()}" in lines[1]
+
+
+class Foreign:
+    """A class weights_only=True refuses to unpickle."""
+
+
+def test_damaged_or_foreign_checkpoint_is_one_line_never_suggesting_to_unpickle(tmp_path):
+    import torch
+
+    from gan.checkpoint import CheckpointError, load, save
+
+    path = tmp_path / "checkpoints" / "step0000010.pt"
+    save(path, {"step": 10, "w": torch.zeros(1000)})
+    assert load(path)["step"] == 10
+    _truncate(path)
+    with pytest.raises(CheckpointError, match=rf"^{path} is not a readable gan-bench checkpoint"):
+        load(path)
+    torch.save({"format": "gan-bench-checkpoint", "obj": Foreign()}, path)
+    with pytest.raises(CheckpointError) as err:
+        load(path)
+    message = str(err.value)
+    assert "\n" not in message and "never unpickled" in message and "weights_only" not in message
+
+
+def test_prepared_dataset_holding_objects_never_suggests_to_unpickle(tmp_path):
+    import torch
+
+    from gan.datasets import load_prepared
+
+    path = tmp_path / "data" / "x.pt"
+    path.parent.mkdir()
+    torch.save({"format": 1, "obj": Foreign()}, path)
+    with pytest.raises(UnreadableFile, match="never unpickled") as err:
+        load_prepared(path)
+    assert "weights_only" not in str(err.value) and "\n" not in str(err.value)
