@@ -170,15 +170,17 @@ def _cuda_already_initialised() -> bool:
         return False
 
 
-def _prepare_dir(lock_dir: Path) -> None:
-    """Make the folder (0700) if missing, then refuse one that someone else could fill with redirecting links."""
+def _prepare_dir(lock_dir: Path, shared_ok: bool) -> None:
+    """Make the folder (0700) if missing, then refuse one that someone else could fill with redirecting links.
+    `shared_ok`: the user named the folder (argument or env), so a sticky shared one is accepted; the default
+    per-user name must be this user's own, or another user could have made it first."""
     lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     st = os.lstat(lock_dir)
     how = f"GPU lock folder {lock_dir}"
     fix = f"remove it, or set {ENV_LOCK_DIR} to a folder of your own (mode 0700) or a shared one with mode 1777"
     if not stat.S_ISDIR(st.st_mode):
         raise GpuLockError(f"{how} is not a folder (a symlink?): {fix}")
-    if st.st_mode & stat.S_ISVTX and st.st_mode & 0o002:
+    if shared_ok and st.st_mode & stat.S_ISVTX and st.st_mode & 0o002:
         return  # a shared folder with the sticky bit: only a file's owner can replace it; files are checked on open
     if st.st_uid != os.getuid():
         raise GpuLockError(f"{how} is owned by uid {st.st_uid}, not by you (uid {os.getuid()}): {fix}")
@@ -285,8 +287,9 @@ def claim_gpu(lock_dir: str | os.PathLike | None = None, n_devices: int | None =
                            "call it at the start of the job, before any torch.cuda use")
     if timeout is None:
         timeout = float(os.environ.get(ENV_TIMEOUT, DEFAULT_TIMEOUT_S))
+    named = lock_dir is not None or bool(os.environ.get(ENV_LOCK_DIR))
     lock_dir = Path(lock_dir) if lock_dir is not None else default_lock_dir()
-    _prepare_dir(lock_dir)
+    _prepare_dir(lock_dir, shared_ok=named)
     slots = jobs_per_gpu(jobs_per_device)
 
     deadline = time.monotonic() + max(0.0, timeout)

@@ -96,3 +96,14 @@ def test_default_lock_folder_planted_as_a_symlink_is_refused(env, tmp_path, monk
     with pytest.raises(gpu.GpuLockError, match="is not a folder"):
         gpu.claim_gpu(n_devices=1, timeout=0)
     assert not any(elsewhere.iterdir())
+
+
+def test_default_lock_folder_must_be_ones_own_even_if_sticky(env, tmp_path, monkeypatch):
+    gpu = load_gpu()
+    planted = _lock_dir(tmp_path, 0o1777)  # as another user could make /tmp/gan-bench-gpu-locks-<you> first
+    monkeypatch.delenv("GAN_BENCH_GPU_LOCK_DIR")
+    monkeypatch.setattr(gpu, "default_lock_dir", lambda: planted)
+    me = os.getuid()
+    monkeypatch.setattr(gpu.os, "getuid", lambda: me + 1)
+    with pytest.raises(gpu.GpuLockError, match=rf"{planted} is owned by uid {me}, not by you"):
+        gpu.claim_gpu(n_devices=1, timeout=0)
