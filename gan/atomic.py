@@ -166,9 +166,11 @@ def save_npz(path: str | os.PathLike, **arrays: Any) -> None:
 def torch_save(obj: Any, path: str | os.PathLike) -> None:
     import torch
 
-    # through a file object: given a path, torch records the (random) temp file's name inside the archive
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        torch.save(obj, fh)
+    # into memory, then written: given a path, torch records the (random) temp file's name inside the archive, and
+    # writing itself, torch turns a full disk into "unexpected pos"; a plain write says "No space left on device"
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    write_bytes(path, buf.getvalue())
 
 
 def save_figure(fig: Any, path: str | os.PathLike, **kwargs: Any) -> None:

@@ -196,3 +196,38 @@ def test_prepared_dataset_holding_objects_never_suggests_to_unpickle(tmp_path):
     with pytest.raises(UnreadableFile, match="never unpickled") as err:
         load_prepared(path)
     assert "weights_only" not in str(err.value) and "\n" not in str(err.value)
+
+
+FULL_DISK = """
+import resource, signal, sys, torch
+from gan import atomic
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, as a full disk with ENOSPC
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, resource.RLIM_INFINITY))
+atomic.torch_save({"w": torch.zeros(1_000_000)}, sys.argv[1])
+"""
+
+
+def test_a_checkpoint_write_that_runs_out_of_space_says_so(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", FULL_DISK, str(tmp_path / "c.pt")], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode != 0
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("OSError: [Errno 27] File too large") and "unexpected pos" not in out.stderr
+    assert list(tmp_path.iterdir()) == []  # the temp file is gone, nothing half-written in place
+
+
+def test_torch_save_bytes_are_unchanged(tmp_path):
+    import io
+
+    import torch
+
+    obj = {"w": torch.arange(10.0), "step": 3}
+    atomic.torch_save(obj, tmp_path / "a.pt")
+    with open(tmp_path / "b.pt", "wb") as fh:  # what the previous writer wrote: a file object
+        torch.save(obj, fh)
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes() == buf.getvalue()
