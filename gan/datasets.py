@@ -200,8 +200,8 @@ def load_prepared(path: str | Path, split: str = "train", expect: DatasetSpec | 
     try:
         desc = payload["description"]
         spec = dataset_spec(desc["dataset"], **desc["options"])
-        if spec.kind == "images":
-            payload["splits"][split]["images"], payload["splits"][split]["labels"]
+        images, labels = ((payload["splits"][split]["images"], payload["splits"][split]["labels"])
+                          if spec.kind == "images" else (None, None))
     except (KeyError, TypeError, ValueError) as exc:
         raise unreadable(path, f"not a prepared dataset of this version ({type(exc).__name__}: {exc})",
                          remedy) from None
@@ -210,8 +210,7 @@ def load_prepared(path: str | Path, split: str = "train", expect: DatasetSpec | 
                          f"not {expect.name} {expect.options()}")
     if spec.kind == "points":
         return spec.load(Path("."), split)
-    data = payload["splits"][split]
-    return _image_dataset(spec, data["images"], data["labels"])
+    return _image_dataset(spec, images, labels)
 
 
 # --- toy distributions (WGAN-GP reference script gan_toy.py) -------------------------------------------------
