@@ -60,7 +60,7 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # a truncated zip, a pickle with foreign classes, random bytes...
-        raise CheckpointError(f"{path} is not a readable gan-bench checkpoint ({type(err).__name__}: {err}). "
+        raise CheckpointError(f"{path} is not a readable gan-bench checkpoint ({atomic.load_error(err)}). "
                               f"Nothing was changed; move the file away to start over from the previous one.") from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a gan-bench checkpoint (no '{FORMAT}' marker): a foreign file? "

@@ -106,6 +106,11 @@ class DatasetSpec:
         """Raw files as (path relative to the download folder, md5 or None) that `prepare` fetches/verifies."""
         return []
 
+    def split_size(self, split: str) -> int | None:
+        """Examples in `split` where the registration knows it without loading data; None: unknown, or a toy
+        distribution's unlimited draws. The DAG checks a reference's `n_real` against it."""
+        return None
+
     def prepare(self, downloads: Path, download: bool = True) -> list[Path]:
         """Fetch and verify the raw files once (network only here). Returns the files checked."""
         return []
@@ -182,18 +187,24 @@ def load_prepared(path: str | Path, split: str = "train", expect: DatasetSpec | 
     if not path.exists():
         raise DatasetNotFound(f"prepared dataset {path} not found; run the Snakemake rule prepare_data "
                               f"(or `python -m gan prepare`) first")
-    import torch
+    from .atomic import rerun_remedy, torch_load, unreadable
 
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    desc = payload["description"]
-    spec = dataset_spec(desc["dataset"], **desc["options"])
+    remedy = rerun_remedy("prepare_data", path)
+    payload = torch_load(path, remedy)
+    try:
+        desc = payload["description"]
+        spec = dataset_spec(desc["dataset"], **desc["options"])
+        images, labels = ((payload["splits"][split]["images"], payload["splits"][split]["labels"])
+                          if spec.kind == "images" else (None, None))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise unreadable(path, f"not a prepared dataset of this version ({type(exc).__name__}: {exc})",
+                         remedy) from None
     if expect is not None and spec != expect:
         raise ValueError(f"prepared dataset {path} holds {desc['dataset']} {desc['options']}, "
                          f"not {expect.name} {expect.options()}")
     if spec.kind == "points":
         return spec.load(Path("."), split)
-    data = payload["splits"][split]
-    return _image_dataset(spec, data["images"], data["labels"])
+    return _image_dataset(spec, images, labels)
 
 
 # --- toy distributions (WGAN-GP reference script gan_toy.py) -------------------------------------------------
@@ -316,6 +327,10 @@ class ImageSpec(DatasetSpec):
     channels: ClassVar[int]
     native_size: ClassVar[int]
     classes: ClassVar[int | None] = None
+    sizes: ClassVar[dict[str, int]] = {}  # images per split, as the publisher ships them
+
+    def split_size(self, split: str) -> int | None:
+        return self.sizes.get(split)
 
     @property
     def size(self) -> int:
@@ -366,6 +381,7 @@ class Digits(ImageSpec):
     channels: ClassVar[int] = 1
     native_size: ClassVar[int] = 8
     classes: ClassVar[int] = 10
+    sizes: ClassVar[dict[str, int]] = {"train": 1437, "test": 360}  # of 1797, by the cut below
 
     def load_split(self, downloads, split, download):
         import torch
@@ -437,6 +453,7 @@ class MNIST(TorchvisionImages):
     channels: ClassVar[int] = 1
     native_size: ClassVar[int] = 28
     classes: ClassVar[int] = 10
+    sizes: ClassVar[dict[str, int]] = {"train": 60000, "test": 10000}
 
 
 @register_dataset
@@ -447,6 +464,7 @@ class FashionMNIST(TorchvisionImages):
     channels: ClassVar[int] = 1
     native_size: ClassVar[int] = 28
     classes: ClassVar[int] = 10
+    sizes: ClassVar[dict[str, int]] = {"train": 60000, "test": 10000}
 
 
 @register_dataset
@@ -457,6 +475,7 @@ class CIFAR10(TorchvisionImages):
     channels: ClassVar[int] = 3
     native_size: ClassVar[int] = 32
     classes: ClassVar[int] = 10
+    sizes: ClassVar[dict[str, int]] = {"train": 50000, "test": 10000}
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -506,6 +525,12 @@ class ImageFolder(ImageSpec):
             return []
         return sorted({f.parent.relative_to(Path(self.path)).as_posix() for f in files})
 
+    def split_size(self, split: str) -> int | None:
+        try:
+            return len(self._files())  # one set for both splits; listing reads no image
+        except DatasetNotFound:
+            return None
+
     def prepare(self, downloads: Path, download: bool = True) -> list[Path]:
         return self._files()
 
@@ -517,9 +542,13 @@ class ImageFolder(ImageSpec):
         mode = {1: "L", 3: "RGB"}[int(self.channels)]
         arrays = []
         for f in files:
-            with Image.open(f) as im:
-                im = im.convert(mode).resize((self.size, self.size), Image.BICUBIC)
-                arrays.append(np.asarray(im, dtype=np.uint8).reshape(self.size, self.size, -1))
+            try:
+                with Image.open(f) as im:
+                    im = im.convert(mode).resize((self.size, self.size), Image.BICUBIC)
+                    arrays.append(np.asarray(im, dtype=np.uint8).reshape(self.size, self.size, -1))
+            except (OSError, ValueError, Image.DecompressionBombError) as err:  # UnidentifiedImageError: OSError
+                raise ValueError(f"dataset 'folder': {f} is not a readable image ({type(err).__name__}: "
+                                 f"{' '.join(str(err).split())[:200]}); remove or replace it") from None
         data = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
         classes = self._classes()
         labels = None
@@ -561,6 +590,9 @@ class StackedDigits(ImageSpec):
 
     def prepare(self, downloads: Path, download: bool = True) -> list[Path]:
         return self._source().prepare(downloads, download)
+
+    def split_size(self, split: str) -> int | None:
+        return self.stacks or self._source().split_size(split)
 
     def load_split(self, downloads, split, download):
         import torch

@@ -31,9 +31,14 @@ it does not for the paper's MNIST/CIFAR-10 models, which keep a GPU busy on thei
 throughput and each takes about twice as long), nor when the jobs' memory together exceeds the device's.
 
 Lock folder: argument ``lock_dir``, else env ``GAN_BENCH_GPU_LOCK_DIR``, else ``/tmp/gan-bench-gpu-locks-<user>``
-(per user and per machine; /tmp rather than ``$TMPDIR``, which Snakemake changes per job). Several users
-sharing the GPUs of one machine should all point ``GAN_BENCH_GPU_LOCK_DIR`` at one world-writable folder:
-lock files are created mode 0666 and a read-only open is enough for flock.
+(per user and per machine; /tmp rather than ``$TMPDIR``, which Snakemake changes per job). Another user of the
+machine could create that name first and plant ``gpu0.lock -> ~/.bashrc``, so the folder is checked before use:
+it must be a real folder (not a symlink) owned by this user and writable by nobody else (it is made 0700), else
+the claim refuses with one line. Several users sharing the GPUs of one machine point ``GAN_BENCH_GPU_LOCK_DIR``
+at one shared folder, which must have the sticky bit (``mkdir -m 1777``: nobody can replace another's lock
+files). Lock files are opened with ``O_NOFOLLOW`` (a symlink is refused, naming it), must be plain files with one
+link, keep the creator's umask (a read-only open of another user's lock is enough for flock), and are written
+(the holder's pid) only when this user owns them: no file is ever made world-writable.
 
 clean-fid wraps its Inception network in ``torch.nn.DataParallel`` over *all visible* GPUs. After a claim only
 one device is visible, so that is harmless (DataParallel over one device is the plain module); without a
@@ -49,6 +54,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -62,11 +68,15 @@ ENV_JOBS_PER_GPU = "GAN_BENCH_JOBS_PER_GPU"
 ENV_CLAIMED = "GAN_BENCH_GPU_CLAIMED"  # set with the claim; a child process (or an exec) sees it and claims nothing
 DEFAULT_TIMEOUT_S = 120.0
 
-__all__ = ["Claim", "GpuClaimTimeout", "claim_gpu", "current_claim", "default_lock_dir", "count_gpus"]
+__all__ = ["Claim", "GpuClaimTimeout", "GpuLockError", "claim_gpu", "current_claim", "default_lock_dir", "count_gpus"]
 
 
 class GpuClaimTimeout(RuntimeError):
     """Every GPU slot stayed taken for the whole timeout."""
+
+
+class GpuLockError(RuntimeError):
+    """The lock folder or a lock file could be redirected by someone else (owner, mode, symlink): refused."""
 
 
 @dataclass
@@ -160,9 +170,23 @@ def _cuda_already_initialised() -> bool:
         return False
 
 
-def _prepare_dir(lock_dir: Path) -> None:
-    # private by default; a folder shared between users is made by them (e.g. mode 1777) and used as it is
+def _prepare_dir(lock_dir: Path, shared_ok: bool) -> None:
+    """Make the folder (0700) if missing, then refuse one that someone else could fill with redirecting links.
+    `shared_ok`: the user named the folder (argument or env), so a sticky shared one is accepted; the default
+    per-user name must be this user's own, or another user could have made it first."""
     lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = os.lstat(lock_dir)
+    how = f"GPU lock folder {lock_dir}"
+    fix = f"remove it, or set {ENV_LOCK_DIR} to a folder of your own (mode 0700) or a shared one with mode 1777"
+    if not stat.S_ISDIR(st.st_mode):
+        raise GpuLockError(f"{how} is not a folder (a symlink?): {fix}")
+    if shared_ok and st.st_mode & stat.S_ISVTX and st.st_mode & 0o002:
+        return  # a shared folder with the sticky bit: only a file's owner can replace it; files are checked on open
+    if st.st_uid != os.getuid():
+        raise GpuLockError(f"{how} is owned by uid {st.st_uid}, not by you (uid {os.getuid()}): {fix}")
+    if st.st_mode & 0o022:
+        raise GpuLockError(f"{how} is writable by others (mode {stat.S_IMODE(st.st_mode):04o}) without the sticky "
+                           f"bit: {fix} (chmod 700 {lock_dir})")
 
 
 def _lock_name(device: str, slot: int = 0) -> str:
@@ -181,21 +205,31 @@ def jobs_per_gpu(value: int | None = None) -> int:
     return n
 
 
-def _open_lock(path: Path) -> int:
-    flags = os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _open_lock(path: Path) -> tuple[int, bool]:
+    """(fd, writable): the lock file opened without following a symlink; writable only when it is this user's
+    own plain file with one link (a hard link planted in a shared folder must not be truncated)."""
     try:
-        fd = os.open(path, flags | os.O_RDWR, 0o666)
-    except PermissionError:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))  # another user's file: flock still works
-    try:
-        os.fchmod(fd, 0o666)
-    except OSError:
-        pass
-    return fd
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_RDWR | _NOFOLLOW, 0o666)  # the umask applies: never world-writable
+        except PermissionError:
+            fd = os.open(path, os.O_RDONLY | _NOFOLLOW)  # another user's lock: flock works on a read-only fd
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise GpuLockError(f"GPU lock {path} is a symlink; refusing to follow it: delete it (and check who "
+                               "made it)") from None
+        raise
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise GpuLockError(f"GPU lock {path} is not a plain file; delete it")
+    return fd, st.st_uid == os.getuid() and st.st_nlink == 1
 
 
 def _try_lock(path: Path) -> int | None:
-    fd = _open_lock(path)
+    fd, writable = _open_lock(path)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
@@ -203,11 +237,12 @@ def _try_lock(path: Path) -> int | None:
         if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
             return None
         raise
-    try:  # who holds it, for the timeout message; best effort
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid={os.getpid()} host={socket.gethostname()} since={time.time():.0f}\n".encode(), 0)
-    except OSError:
-        pass
+    if writable:  # who holds it, for the timeout message; best effort
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid={os.getpid()} host={socket.gethostname()} since={time.time():.0f}\n".encode(), 0)
+        except OSError:
+            pass
     return fd
 
 
@@ -215,7 +250,12 @@ def _holders(lock_dir: Path, devices: list[str]) -> str:
     parts = []
     for d in devices:
         try:
-            parts.append(f"gpu {d}: {(lock_dir / _lock_name(d)).read_text().strip() or '?'}")
+            fd = os.open(lock_dir / _lock_name(d), os.O_RDONLY | _NOFOLLOW)
+            try:
+                text = os.read(fd, 200).decode(errors="replace").strip()
+            finally:
+                os.close(fd)
+            parts.append(f"gpu {d}: {text or '?'}")
         except OSError:
             parts.append(f"gpu {d}: ?")
     return "; ".join(parts)
@@ -247,8 +287,9 @@ def claim_gpu(lock_dir: str | os.PathLike | None = None, n_devices: int | None =
                            "call it at the start of the job, before any torch.cuda use")
     if timeout is None:
         timeout = float(os.environ.get(ENV_TIMEOUT, DEFAULT_TIMEOUT_S))
+    named = lock_dir is not None or bool(os.environ.get(ENV_LOCK_DIR))
     lock_dir = Path(lock_dir) if lock_dir is not None else default_lock_dir()
-    _prepare_dir(lock_dir)
+    _prepare_dir(lock_dir, shared_ok=named)
     slots = jobs_per_gpu(jobs_per_device)
 
     deadline = time.monotonic() + max(0.0, timeout)

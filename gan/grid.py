@@ -9,6 +9,7 @@ key. It reads the config with the schema's defaults filled in (gan.schema), neve
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,16 @@ from .metrics.registry import EXTRACTORS, Download, Extractor
 from .objectives import OBJECTIVES
 from .provenance import config_hash
 from .schema import with_defaults
+
+# entry and experiment names become folder names, table cells and MLflow search filters: plain file names only
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def check_name(where: str, name: Any) -> str:
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):
+        raise ConfigError(f"{where}: the name {name!r} is not allowed: use letters, digits, '.', '_' and '-', "
+                          "starting with a letter or digit (it names folders and MLflow runs)")
+    return name
 
 
 @dataclass
@@ -82,6 +93,8 @@ class BenchmarkGrid:
         from .plugins import load_plugins
 
         self.config = config
+        if "experiment" in config:
+            check_name("experiment", config["experiment"])
         load_plugins(config.get("plugins", []))
         # what the schema leaves unset, as Snakemake's validation fills it (a no-op on the DAG's validated config)
         settings = with_defaults(config)
@@ -96,6 +109,7 @@ class BenchmarkGrid:
         self.datasets = list(self.dataset_entries)
         self._validate()
         self.figure1a = self._figure1a_settings()
+        self._warn_device()
 
     # --- entries -----------------------------------------------------------------------------------------------
 
@@ -106,7 +120,7 @@ class BenchmarkGrid:
             if isinstance(item, str):
                 item = {"name": item, "objective": item}
             where = f"objectives[{i}] ({item.get('name')})"
-            name, base = item.get("name"), item.get("objective", item.get("name"))
+            name, base = check_name(where, item.get("name")), item.get("objective", item.get("name"))
             if base not in OBJECTIVES:
                 raise ConfigError(f"{where}: unknown objective {base!r}; valid: {valid}")
             if name in entries:
@@ -118,6 +132,7 @@ class BenchmarkGrid:
     def _dataset_entries(self, blocks: dict[str, Any]) -> dict[str, DatasetEntry]:
         entries = {}
         for name, block in blocks.items():
+            check_name(f"datasets.{name}", name)
             registered = block.get("dataset", name)
             try:
                 spec = dataset_spec(registered, **block.get("options", {}))
@@ -146,6 +161,12 @@ class BenchmarkGrid:
             if spec.get("checkpoint_every", 1) > steps:
                 raise ConfigError(f"datasets.{dataset}.checkpoint_every: {spec['checkpoint_every']} is beyond "
                                   f"the run length ({steps} steps)")
+            split, n_real = self.reference_split(), self.n_real(dataset)
+            size = entry.spec.split_size(split) if entry.kind == "images" else None
+            if size is not None and n_real > size:
+                key = f"datasets.{dataset}.n_real" if "n_real" in spec else "scoring.n_real"
+                raise ConfigError(f"{key}: {n_real} real images asked for the reference, but the {split} split of "
+                                  f"{dataset} holds {size}")
             for name in self.extractors(dataset):
                 if name not in EXTRACTORS:
                     raise ConfigError(f"datasets.{dataset}.extractors: unknown extractor {name!r}; valid: "
@@ -164,6 +185,17 @@ class BenchmarkGrid:
             if cls.mode_setting and self.scoring[cls.mode_setting] not in cls.modes:
                 raise ConfigError(f"scoring.{cls.mode_setting}: {self.scoring[cls.mode_setting]!r} is not a mode of "
                                   f"the {name} extractor; valid: {', '.join(cls.modes)}")
+
+    def _warn_device(self) -> None:
+        """`device: cuda` where no GPU is seen: a warning, not an error (a cluster's submit host may have none)."""
+        import logging
+
+        from .gpu import count_gpus
+
+        if self.config.get("device") == "cuda" and count_gpus() == 0:
+            logging.getLogger(__name__).warning(
+                "device: cuda, but this machine shows no GPU (nvidia-smi): jobs that run here will fail; fine if "
+                "they run on cluster nodes with GPUs")
 
     def _figure1a_settings(self) -> dict[str, Any]:
         """The WGAN-GP Figure 1(a) stage's settings: the config's `figure1a` block (config/schema.yaml's defaults

@@ -9,6 +9,7 @@ parses it back out of a path.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -40,6 +41,11 @@ class RunFiles:
     @property
     def summary(self) -> Path:
         return self.dir / "summary.json"
+
+    @property
+    def attempts(self) -> Path:
+        """One line per training attempt event (gan.progress.note_attempt): survives the retry of a failed job."""
+        return self.dir / "attempts.log"
 
     @property
     def metrics(self) -> Path:
@@ -98,6 +104,22 @@ class RunFiles:
         return dict(sorted(out.items()))
 
 
+def _inside(root: str, path: str) -> str:
+    """`path`, built as root/..., if every part after `root` is a plain name (no "..", ".", empty or absolute part):
+    an entry name such as "../../x" must not put a run's files outside the results folder."""
+    rel = path[len(root):]
+    if not rel.startswith("/") or any(part in ("", ".", "..") for part in rel.lstrip("/").split("/")):
+        raise ValueError(f"path {path!r} would leave its folder {root!r}: a name in it is not a plain file name")
+    return path
+
+
+def _rooted(method):
+    @functools.wraps(method)
+    def checked(self, *args, **kwargs):
+        return _inside(self.root, method(self, *args, **kwargs))
+    return checked
+
+
 @dataclass(frozen=True)
 class Layout:
     """The folders of one benchmark: `root` (results) and `resources` (downloads)."""
@@ -111,11 +133,13 @@ class Layout:
         """Raw files as their publishers ship them (torchvision's layout), fetched once by `prepare_data`."""
         return f"{self.resources}/data"
 
+    @_rooted
     def prepared(self, dataset: str) -> str:
         """The prepared dataset (tensors of both splits + the dataset's description) every job reads."""
         return f"{self.root}/data/{dataset}.pt"
 
     # --- runs --------------------------------------------------------------------------------------------------
+    @_rooted
     def run_dir(self, dataset: str, objective: str, seed: int | str) -> str:
         return f"{self.root}/runs/{dataset}/{objective}/seed{seed}"
 
@@ -123,15 +147,18 @@ class Layout:
         return RunFiles(self.run_dir(dataset, objective, seed))
 
     # --- references and feature extractors ---------------------------------------------------------------------
+    @_rooted
     def reference(self, dataset: str, extractor: str, mode: str, split: str, n_real: int | str,
                   eval_seed: int | str) -> str:
         """Real-data statistics; every parameter of the protocol is in the name."""
         return f"{self.root}/reference/{dataset}/{extractor}_{mode}_{split}_{n_real}_s{eval_seed}.npz"
 
+    @_rooted
     def floor(self, dataset: str) -> str:
         """Real-vs-real scores at the generated samples' N and protocol: every metric's floor."""
         return f"{self.root}/reference/{dataset}/floor.json"
 
+    @_rooted
     def classifier(self, dataset: str) -> str:
         """The dataset's own classifier (a feature extractor trained on its labels)."""
         return f"{self.root}/reference/{dataset}/classifier.pt"
@@ -146,6 +173,7 @@ class Layout:
             raise ValueError(f"unknown aggregate table {name!r}; valid: {', '.join(AGGREGATES)}")
         return f"{self.root}/tables/{name}.csv"
 
+    @_rooted
     def table(self, name: str, fmt: str) -> str:
         return f"{self.root}/tables/{name}.{fmt}"
 
@@ -162,6 +190,7 @@ class Layout:
         return f"{self.root}/{stage}/{name}.csv"
 
     # --- WGAN-GP Figure 1(a): critics trained to optimality against a fixed generator (gan.optimal_critic) -----
+    @_rooted
     def optimal_critic(self, dataset: str, constraint: str) -> str:
         """One critic's value surface, scatter points, loss curve and gradient-norm statistics (npz)."""
         return f"{self.root}/figure1a/{dataset}_{constraint}.npz"
@@ -201,8 +230,10 @@ class Layout:
         """Held by the MLflow sync (the store's only writer), so two syncs never create the same run twice."""
         return f"{self.root}/mlflow/sync.lock"
 
+    @_rooted
     def log(self, stage: str, *parts: str) -> str:
         return f"{self.root}/logs/{stage}" + ("/" + "/".join(parts) if parts else "") + ".log"
 
+    @_rooted
     def benchmark(self, stage: str, *parts: str) -> str:
         return f"{self.root}/benchmarks/{stage}" + ("/" + "/".join(parts) if parts else "") + ".tsv"

@@ -6,11 +6,16 @@ fails (as with training checkpoints). A progress file beside them records, after
 and from what. The retry of an interrupted job (same key: same settings, same input files by size and mtime, same
 code) reuses a checkpoint's files when their sources and the files themselves are unchanged, and redoes the rest.
 A finished job deletes its progress file, so a later forced rerun recomputes everything.
+
+A run's attempts log (`note_attempt`) keeps one line per attempt event of its training job: Snakemake deletes a
+failed job's log before the retry, so the note of a preempted attempt (SIGTERM, checkpoint written) would be lost
+with it; the attempts log is no declared output and survives.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any, Iterable
@@ -55,7 +60,11 @@ class StepProgress:
         material = {"settings": settings, "inputs": {str(p): file_stat(p) for p in inputs},
                     "code": code_fingerprint()}
         self.key = hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
-        previous = atomic.read_json(self.path) if self.path.exists() else {}
+        try:
+            previous = atomic.read_json_object(self.path) if self.path.exists() else {}
+        except atomic.UnreadableFile as err:  # only a cache of finished steps: recomputing them is always right
+            logging.getLogger(__name__).warning("%s; starting over", err)
+            previous = {}
         self.done: dict[str, dict] = previous.get("done", {}) if previous.get("key") == self.key else {}
 
     def reusable(self, step: int, source: str | os.PathLike | None) -> dict | None:
@@ -75,3 +84,20 @@ class StepProgress:
 
     def finish(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def note_attempt(run_dir: str | os.PathLike, event: str) -> None:
+    """Append `event` with the time, host, pid and SLURM job to the run's attempts log (appended, never rewritten:
+    a log, not a result)."""
+    import datetime
+    import socket
+
+    from gan.layout import RunFiles
+
+    path = RunFiles(run_dir).attempts
+    path.parent.mkdir(parents=True, exist_ok=True)
+    when = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    slurm = os.environ.get("SLURM_JOB_ID")
+    line = f"{when} host={socket.gethostname()} pid={os.getpid()}{f' slurm_job={slurm}' if slurm else ''} {event}"
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(" ".join(line.split()) + "\n")

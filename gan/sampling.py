@@ -46,9 +46,13 @@ def save_samples(path: str | Path, kind: str, samples: np.ndarray, step: int, se
 
 
 def load_samples(path: str | Path) -> dict:
-    with np.load(path, allow_pickle=False) as f:
-        return {"kind": str(f["kind"]), "samples": f["samples"], "step": int(f["step"]), "seed": int(f["seed"]),
-                "status": str(f["status"]), "reason": str(f["reason"])}
+    """A samples file, checked (gan.atomic.load_npz): a damaged one names the sample job's index to delete."""
+    path = Path(path)
+    index = RunFiles(path.parents[1]).samples_index  # samples/stepN.npz of a run folder
+    f = atomic.load_npz(path, ("kind", "samples", "step", "seed", "status", "reason"),
+                        atomic.rerun_remedy("sample", path, index))
+    return {"kind": str(f["kind"]), "samples": f["samples"], "step": int(f["step"]), "seed": int(f["seed"]),
+            "status": str(f["status"]), "reason": str(f["reason"])}
 
 
 def save_picture(path: str | Path, kind: str, samples: np.ndarray, title: str = "", max_images: int = 64) -> None:
@@ -84,7 +88,7 @@ def sample_checkpoint(run_dir: str | Path, step: int, n: int, seed: int, out: st
     path = ckpt.step_path(run_dir, step)
     if not path.exists():
         summary_path = RunFiles(run_dir).summary
-        summary = atomic.read_json(summary_path) if summary_path.exists() else {}
+        summary = atomic.read_summary(run_dir) if summary_path.exists() else {}
         if summary.get("status") == "diverged" and summary.get("steps_done", 0) < step:
             reason = f"diverged at step {summary.get('diverged_step')}"
             config = summary["config"]
@@ -155,7 +159,7 @@ def sample_run(run_dir: str | Path, steps: list[int], n: int, seed: int, index: 
             reused.append(step)
         entries[str(step)] = {**result, "samples": str(made[0]), "picture": str(made[1])}
     if sheet is not None:
-        summary = atomic.read_json(files.summary) if files.summary.exists() else {}
+        summary = atomic.read_summary(files.dir) if files.summary.exists() else {}
         save_sample_sheet({int(k): v["picture"] for k, v in entries.items()}, sheet,
                           title=f"{summary.get('dataset', '')} {summary.get('objective', '')} seed "
                                 f"{summary.get('seed', '')}".strip())

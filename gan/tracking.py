@@ -19,8 +19,12 @@ training's own times, from summary.json and metrics.csv; each checkpoint's sampl
 (`ui_path`): MLflow 3.17's UI opens an experiment on its GenAI overview unless the address asks for training.
 
 Store: env MLFLOW_TRACKING_URI, else the configured URI, else ``sqlite:///<results>/mlflow.db`` with artifacts in
-``<results>/mlartifacts``. MLflow records artifact locations as absolute paths: after moving results/, delete
-mlflow.db and mlartifacts/ and sync again; the mirror is rebuilt from the files.
+``<results>/mlartifacts``. MLflow records artifact locations as absolute paths: the store of a moved or copied
+results folder still points at the original's artifacts, so the sync refuses it (one line); delete mlflow.db and
+mlartifacts/ and sync again, and the mirror is rebuilt from the files. A value changed on disk (a rescore) is
+logged again at its step (`metric_points_changed`); a changed param is kept as a ``param_changed.*`` tag.
+Credentials in a tracking URI (``http://user:pw@host``) are never written or printed (gan.provenance.redact):
+prefer MLflow's MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD.
 """
 from __future__ import annotations
 
@@ -38,8 +42,9 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from gan.atomic import read_json
+from gan.atomic import read_json, read_score_file, read_summary
 from gan.layout import Layout, RunFiles
+from gan.provenance import redact
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +146,7 @@ def read_run(run_dir: str | os.PathLike, results_dir: str | os.PathLike | None =
     files = RunFiles(run_dir)
     if not files.summary.exists():
         raise FileNotFoundError(f"{files.summary} does not exist: the run has not finished training")
-    summary = read_json(files.summary)
+    summary = read_summary(files.dir)
     dataset, objective, seed = summary["dataset"], summary["objective"], int(summary["seed"])
     start = _start_seconds(summary, files.summary)
     end = start + float(summary.get("wall_clock_s") or 0.0)
@@ -183,7 +188,7 @@ def read_run(run_dir: str | os.PathLike, results_dir: str | os.PathLike | None =
             pictures.append((int(step), files.picture(int(step))))
         if not path.exists():
             continue
-        score = read_json(path)
+        score = read_score_file(files.dir, int(step))
         ts = _ms(path.stat().st_mtime)  # when the checkpoint was scored
         metrics += [Metric(f"score/{name}", value, ts, int(score["step"])) for name, value in
                     ((n, _number(v)) for n, v in (score.get("metrics") or {}).items()) if value is not None]
@@ -205,8 +210,13 @@ def read_run(run_dir: str | os.PathLike, results_dir: str | os.PathLike | None =
 def _sync_lock(layout: Layout) -> Iterator[None]:
     """One sync at a time per results folder; the kernel frees the lock when the process dies, even on SIGKILL."""
     path = Path(layout.mlflow_lock)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:  # an empty lock file, not a result: not written through gan.atomic
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(path, "a")  # an empty lock file, not a result: not written through gan.atomic
+    except OSError as err:
+        raise TrackingError(f"cannot take the sync lock {path} ({err.strerror}): the MLflow mirror is written "
+                            "under the results folder, which must be writable") from None
+    with fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         yield
 
@@ -225,10 +235,25 @@ def _short_http_retries(uri: str) -> Iterator[None]:
             os.environ.pop(name, None)
 
 
+def _local_path(location: str) -> Path:
+    from urllib.parse import unquote, urlparse
+
+    return Path(unquote(urlparse(location).path) if location.startswith("file:") else location)
+
+
 def _experiment(client, name: str, artifact_location: str | None) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is None:
         return client.create_experiment(name, artifact_location=artifact_location, tags=dict([EXPERIMENT_KIND]))
+    if artifact_location is not None:
+        # MLflow records the artifact folder as an absolute path: the store of a copied or moved results folder
+        # still points at the original's, and a sync would overwrite that folder's tables and figures
+        have, root = _local_path(exp.artifact_location).resolve(), Path(artifact_location).parent
+        if not have.is_relative_to(root):
+            raise TrackingError(f"experiment {name!r} keeps its artifacts in {have}, outside this results folder "
+                                f"{root} (a copied or moved results folder?): nothing synced; delete "
+                                f"{Path(artifact_location).parent / 'mlflow.db'} and {artifact_location} (the "
+                                "mirror is rebuilt from the files) or sync to another experiment")
     if exp.lifecycle_stage == "deleted":
         client.restore_experiment(exp.experiment_id)
     if exp.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:
@@ -248,8 +273,15 @@ def _find_or_create(client, experiment_id: str, key: str, name: str, start_ms: i
     return client.get_run(run.info.run_id), True
 
 
-def _update(client, run, tags: Mapping[str, str], params: Mapping[str, str], metrics: list) -> tuple[int, int]:
-    """Add the params, metric points and changed tags MLflow lacks; returns (params added, points added).
+def _same(a: float, b: float) -> bool:
+    return a == b or (a != a and b != b)  # NaN (a diverged run's loss) equals NaN here
+
+
+def _update(client, run, tags: Mapping[str, str], params: Mapping[str, str],
+            metrics: list) -> tuple[int, int, int]:
+    """Add the params, metric points and changed tags MLflow lacks; returns (params added, points added, points
+    changed). A point whose value changed on disk (a rescore) is logged again at its step with a later timestamp:
+    MLflow keeps both, and shows the newer one as the run's value.
 
     Params are immutable in MLflow: a different value for a logged key (a rerun with an edited config) is kept as
     the tag `param_changed.<key>` with a warning, never an error."""
@@ -262,15 +294,29 @@ def _update(client, run, tags: Mapping[str, str], params: Mapping[str, str], met
                     len(changed), ", ".join(k.split(".", 1)[1] for k in list(changed)[:5]))
     new_tags = [RunTag(k, v) for k, v in {**tags, **changed}.items() if have.tags.get(k) != v]
     new_params = [Param(k, v) for k, v in params.items() if k not in have.params]
+    from mlflow.entities import Metric
+
     wanted = {(m.key, m.step): m for m in metrics}  # a repeated (key, step) keeps the file's last word
-    logged = {key: {m.step for m in client.get_metric_history(run_id, key)} if key in have.metrics else set()
-              for key in {k for k, _ in wanted}}
-    new_metrics = sorted((m for (k, s), m in wanted.items() if s not in logged[k]), key=lambda m: (m.step, m.key))
+    logged: dict[str, dict[int, tuple[int, float]]] = {}  # key -> step -> (timestamp, value) of its newest point
+    for key in {k for k, _ in wanted}:
+        points = logged.setdefault(key, {})
+        for m in client.get_metric_history(run_id, key) if key in have.metrics else ():
+            if m.step not in points or m.timestamp >= points[m.step][0]:
+                points[m.step] = (m.timestamp, m.value)
+    new_metrics, changed_points = [], 0
+    for (key, step), m in wanted.items():
+        newest = logged[key].get(step)
+        if newest is None:
+            new_metrics.append(m)
+        elif not _same(newest[1], m.value):
+            new_metrics.append(Metric(key, m.value, max(m.timestamp, newest[0] + 1), step))
+            changed_points += 1
+    new_metrics.sort(key=lambda m: (m.step, m.key))
     for items, size, field in ((new_tags, _MAX_PARAMS_TAGS, "tags"), (new_params, _MAX_PARAMS_TAGS, "params"),
                                (new_metrics, _MAX_METRICS, "metrics")):
         for i in range(0, len(items), size):
             client.log_batch(run_id, **{field: items[i:i + size]})
-    return len(new_params), len(new_metrics)
+    return len(new_params), len(new_metrics) - changed_points, changed_points
 
 
 def _upload(client, run_id: str, files: Iterable[tuple[Path, str | None]], always: bool = False) -> int:
@@ -350,9 +396,9 @@ def sync(results_dir: str | os.PathLike = "results", tracking_uri: str | None = 
     children = [read_run(d, results_dir) for d in run_dirs]  # every file is read before MLflow is touched
     local = not uri.startswith(("http://", "https://", "databricks"))
     artifact_location = Path(layout.mlflow_artifacts).resolve().as_posix() if local else None
-    report = {"tracking_uri": uri, "experiment": experiment, "ui_path": None, "runs": len(children),
-              "runs_created": 0, "params_added": 0, "metric_points_added": 0, "images_added": 0,
-              "artifacts_added": 0}
+    report = {"tracking_uri": redact(uri), "experiment": experiment, "ui_path": None, "runs": len(children),
+              "runs_created": 0, "params_added": 0, "metric_points_added": 0, "metric_points_changed": 0,
+              "images_added": 0, "artifacts_added": 0}
     key = "(store)"
     with _sync_lock(layout), _short_http_retries(uri):
         try:
@@ -370,20 +416,26 @@ def sync(results_dir: str | os.PathLike = "results", tracking_uri: str | None = 
                 key = child["key"]
                 tags = {**child["tags"], PARENT_TAG: parent.info.run_id}
                 run, created = _find_or_create(client, experiment_id, key, child["name"], child["start_ms"], tags)
-                n_params, n_points = _update(client, run, tags, child["params"], child["metrics"])
+                n_params, n_points, n_changed = _update(client, run, tags, child["params"], child["metrics"])
                 report["runs_created"] += created
                 report["params_added"] += n_params
                 report["metric_points_added"] += n_points
+                report["metric_points_changed"] += n_changed
                 report["images_added"] += _log_pictures(client, run.info.run_id, child["pictures"])
                 report["artifacts_added"] += _upload(client, run.info.run_id, child["files"])
                 _terminate(client, run, child["end_ms"])
             key = BENCHMARK_KEY
             report["artifacts_added"] += _upload(client, parent.info.run_id, _benchmark_files(layout), always=True)
             _terminate(client, parent, end)
+        except TrackingError:
+            raise
         except Exception as exc:
-            first = (str(exc).strip().splitlines() or [""])[0][:300]
-            raise TrackingError(f"MLflow sync to {uri} failed at {key} ({type(exc).__name__}: {first}); "
-                                "result files untouched, run `python -m gan mlflow-sync` again later") from exc
+            first = redact((str(exc).strip().splitlines() or [""])[0][:300])
+            # MLflow's own message holds the URI as given: chained (so printed with the traceback) only without
+            # credentials in it
+            raise TrackingError(f"MLflow sync to {redact(uri)} failed at {key} ({type(exc).__name__}: {first}); "
+                                "result files untouched, run `python -m gan mlflow-sync` again later"
+                                ) from (exc if redact(uri) == uri else None)
     return report
 
 
@@ -398,23 +450,45 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--tracking-uri", default=None, help="MLflow URI (env MLFLOW_TRACKING_URI wins; default: the "
                    "benchmark's configured one, else sqlite:///RESULTS/mlflow.db)")
     p.add_argument("--experiment", default=None, help="MLflow experiment (default: the benchmark's, read from "
-                   f"RESULTS/provenance.json, else {DEFAULT_EXPERIMENT})")
+                   "RESULTS/provenance.json, written at the end of the DAG, else from --configfile)")
+    p.add_argument("--configfile", default=None, help="the benchmark's config file (experiment and tracking URI), "
+                   "for a sync during a DAG, before provenance.json exists")
     p.set_defaults(func=_cmd_sync)
 
 
-def _cmd_sync(args: argparse.Namespace) -> int:
+def _config_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The benchmark's config: --configfile, else the one provenance.json records, else none."""
+    if args.configfile:
+        import yaml
+
+        with open(args.configfile, encoding="utf-8") as fh:
+            config = yaml.safe_load(fh)
+        if not isinstance(config, dict):
+            raise ValueError(f"--configfile {args.configfile}: not a mapping of settings")
+        return config
     provenance = Path(Layout(args.results_dir).provenance)
-    config = (read_json(provenance).get("config") or {}) if provenance.is_file() else {}
+    return (read_json(provenance).get("config") or {}) if provenance.is_file() else {}
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    if not Path(args.results_dir).is_dir():
+        raise FileNotFoundError(f"no results folder {args.results_dir}")
+    config = _config_of(args)
+    experiment = args.experiment or config.get("experiment")
+    if not experiment:  # a guess would mirror into a stray experiment for the length of the DAG
+        raise ValueError(f"which MLflow experiment? {Layout(args.results_dir).provenance} does not exist yet: give "
+                         "--configfile (the benchmark's config) or --experiment")
     try:
         report = sync(args.results_dir, args.tracking_uri or (config.get("mlflow") or {}).get("tracking_uri"),
-                      args.experiment or config.get("experiment") or DEFAULT_EXPERIMENT)
+                      experiment)
     except TrackingError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"MLflow {report['tracking_uri']} experiment {report['experiment']!r}: {report['runs']} runs, "
           f"{report['runs_created']} created, {report['metric_points_added']} metric points added, "
-          f"{report['images_added']} images added")
-    uri = report["tracking_uri"]
+          f"{report['images_added']} images added, {report['metric_points_changed']} metric values changed on disk "
+          "updated")
+    uri = report["tracking_uri"].replace("://***@", "://")  # the browser asks for the credentials itself
     if uri.startswith(("http://", "https://")):
         print(f"training runs: {uri.rstrip('/')}/{report['ui_path']}")
     elif uri.startswith("sqlite:"):

@@ -109,7 +109,7 @@ def test_unknown_or_unfit_extractor_and_mode_name_the_bad_value():
     config["datasets"]["digits"]["extractors"] = ["points"]
     with pytest.raises(ConfigError, match="extractor 'points' reads points, the dataset holds images"):
         BenchmarkGrid(config)
-    config = smoke_config(scoring={"fid_mode": "bilinear"})
+    config = smoke_config(scoring={"fid_mode": "bilinear", "n_real": 360})
     with pytest.raises(ConfigError, match=r"scoring\.fid_mode: 'bilinear' is not a mode of the inception extractor"):
         BenchmarkGrid(config)
 

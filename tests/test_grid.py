@@ -12,7 +12,7 @@ from workflow_helpers import complete_config, copy_workflow, smoke_config, snake
 
 def _config(**changes):
     config = {
-        "experiment": "grid-test", "seeds": [0],
+        "experiment": "grid-test", "seeds": [0], "scoring": {"n_real": 1000},  # digits' train split: 1437
         "objectives": ["wgan", {"name": "wgan-bn", "objective": "wgan", "model": {"critic_norm": "batch"}},
                        {"name": "wgan-gp-toy-lambda", "objective": "wgan-gp", "settings": {"gp_lambda": 0.1}}],
         "datasets": {

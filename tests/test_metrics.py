@@ -2,6 +2,8 @@
 stand-in TorchScript file, the classifier path on digits, missing samples and missing weights."""
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
 import json
 import sys
@@ -242,6 +244,8 @@ def test_fetch_weights_is_atomic_and_checked(standin, tmp_path, monkeypatch):
         return io.BytesIO(payload if len(calls) == 1 else b"not a model")
 
     monkeypatch.setattr(weightsmod.urllib.request, "urlopen", fake_urlopen)
+    pinned = dataclasses.replace(incmod.InceptionExtractor.weights, sha256=hashlib.sha256(payload).hexdigest())
+    monkeypatch.setattr(incmod.InceptionExtractor, "weights", pinned)  # the stand-in's hash
     dest = tmp_path / "resources" / incmod.INCEPTION_FILENAME
     assert weightsmod.fetch_weights("inception", dest) == dest and dest.read_bytes() == payload
     assert weightsmod.fetch_weights("inception", dest) == dest and len(calls) == 1  # present: no second download

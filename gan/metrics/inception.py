@@ -68,9 +68,12 @@ class InceptionExtractor(Extractor):
                 "logits": Feature(1008, "class logits without the output bias: pool @ output.weight.T")}
     modes = tuple(RESIZE_INSIDE)
     mode_setting = "fid_mode"
-    # no sha256 pinned: none published with the file (the sha256 of the file used is in every reference and score)
+    # sha256 of the file at clean-fid's URL (NVIDIA's StyleGAN2-ADA TorchScript), as crowsonkb/k-diffusion pins it
+    # for the same URL (k_diffusion/evaluation.py): a download that differs is never placed
     weights = Download(INCEPTION_FILENAME, "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/"
-                       "metrics/inception-2015-12-05.pt", setting="inception_weights")
+                       "metrics/inception-2015-12-05.pt",
+                       sha256="f58cb9b6ec323ed63459aa4fb441fe750cfe39fafad6da5cb504a16f19e958f4",
+                       setting="inception_weights")
     gpu = True
 
     def __init__(self, mode: str, weights_path, device: str, batch_size: int, num_workers: int):

@@ -146,9 +146,12 @@ def load_reference(path: str | Path) -> Reference:
     if not path.exists():
         raise FileNotFoundError(f"reference statistics {path} not found; compute them first with "
                                 f"`python -m gan reference` (Snakemake rule for results/reference/...)")
-    with np.load(path, allow_pickle=False) as npz:
-        meta = json.loads(str(npz["meta"]))
-        arrays = {k: npz[k] for k in npz.files if k != "meta"}
+    remedy = atomic.rerun_remedy("reference", path)
+    arrays = atomic.load_npz(path, ("meta",), remedy)  # never unpickled, whatever numpy's error would advise
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+    except ValueError as exc:
+        raise atomic.unreadable(path, f"its 'meta' is not valid JSON: {exc}", remedy) from None
     return Reference(path=path, meta=meta, arrays=arrays)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from gan import atomic
+from gan.layout import RunFiles
 from gan.metrics.reference import Reference, load_reference, reference_meta
 from gan.metrics.registry import METRICS, Metric, build_extractor, metric_keys
 
@@ -134,8 +135,12 @@ class Scorer:
         """
         samples_npz = Path(samples_npz)
         start = time.time()
-        with np.load(samples_npz, allow_pickle=False) as npz:
-            content = {k: npz[k] for k in npz.files}
+        # a deleted or damaged samples file names the sample job's index to delete, so the workflow remakes both
+        index = RunFiles(samples_npz.parent.parent).samples_index
+        remedy = atomic.rerun_remedy("sample", samples_npz, index)
+        if not samples_npz.exists():
+            raise FileNotFoundError(f"{samples_npz} is missing: {remedy}")
+        content = atomic.load_npz(samples_npz, (), remedy)
         status = str(content.get("status", "ok"))
         reason = str(content.get("reason", "")) or None
         ids = _run_ids(content, dataset, objective, run_seed, step)

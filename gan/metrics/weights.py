@@ -34,7 +34,9 @@ def fetch_weights(name: str, dest: str | Path | None = None, timeout: float = 12
         except OSError as err:
             raise RuntimeError(f"could not download {weights.url} ({err}); on a machine with network access "
                                f"download it and place it at {dest}") from err
-        if weights.sha256 and sha256_file(tmp) != weights.sha256:
-            raise RuntimeError(f"{weights.url}: sha256 {sha256_file(tmp)} is not the pinned {weights.sha256}")
+        digest = sha256_file(tmp)
+        if weights.sha256 and digest != weights.sha256:
+            raise RuntimeError(f"{weights.url}: sha256 {digest} is not the pinned {weights.sha256}: nothing placed "
+                               f"at {dest}")
         cls.check_weights(Path(tmp))
     return dest

@@ -21,7 +21,6 @@ agree.
 """
 from __future__ import annotations
 
-import json
 import math
 
 import warnings
@@ -32,7 +31,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from gan.atomic import read_json, write_text
+from gan.atomic import read_json_object, read_score_file, read_summary, rerun_remedy, write_text
 from gan.layout import RunFiles
 
 # --------------------------------------------------------------------------------------------------------------
@@ -148,15 +147,6 @@ def find_run_dirs(root: str | Path = "results/runs") -> list[Path]:
     return sorted(RunFiles(p.parent).dir for p in Path(root).rglob(RunFiles(".").summary.name))
 
 
-def _read_json_safe(path: Path) -> dict | None:
-    try:
-        obj = read_json(path)
-    except (OSError, json.JSONDecodeError) as exc:
-        warnings.warn(f"skipping unreadable {path}: {exc}", stacklevel=3)
-        return None
-    return obj if isinstance(obj, dict) else None
-
-
 def _to_float(value) -> float:
     if value is None or isinstance(value, (str, bytes)):
         try:
@@ -200,10 +190,10 @@ class RunInfo:
 def read_run_info(run_dir: str | Path) -> RunInfo | None:
     """The run's identity and status from its summary.json (None, with a warning, when it has none)."""
     files = RunFiles(run_dir)
-    summary = _read_json_safe(files.summary) if files.summary.exists() else None
-    if summary is None:
-        warnings.warn(f"{files.dir}: no readable summary.json; the run is left out", stacklevel=2)
+    if not files.summary.exists():
+        warnings.warn(f"{files.dir}: no readable summary.json (not written yet); the run is left out", stacklevel=2)
         return None
+    summary = read_summary(files.dir)
     return RunInfo(files.dir, str(summary["dataset"]), str(summary["objective"]), int(summary["seed"]), summary)
 
 
@@ -270,10 +260,9 @@ def _score_rows(info: RunInfo) -> list[dict]:
     files = RunFiles(info.run_dir)
     steps = (info.summary.get("config") or {}).get("checkpoint_steps") or []
     for step in steps:
-        path = files.scores(int(step))
-        obj = _read_json_safe(path) if path.exists() else None
-        if obj is None:
+        if not files.scores(int(step)).exists():
             continue
+        obj = read_score_file(files.dir, int(step))
         protocol = obj.get("protocol") or {}
         row = {"dataset": info.dataset, "objective": info.objective, "seed": info.seed,
                "step": int(obj.get("step", step)), "status": obj.get("status") or "ok",
@@ -447,7 +436,7 @@ def collect_floors(floor_files: Iterable[str | Path]) -> pd.DataFrame:
     """floors.csv: one row per (dataset, metric) with the real-vs-real mean, std, repeats and N (gan.metrics.floor)."""
     rows = []
     for path in floor_files:
-        obj = read_json(path)
+        obj = read_json_object(path, ("dataset", "metrics", "repeats", "n_gen"), rerun_remedy("floor", path))
         for metric, v in obj["metrics"].items():
             rows.append({"dataset": obj["dataset"], "metric": metric, "floor_mean": v["mean"],
                          "floor_std": v["std"], "floor_repeats": obj["repeats"], "n_gen": obj["n_gen"],

@@ -1,4 +1,5 @@
 # Aggregation: one tidy table of every (dataset, objective, seed, step), the training curves and the runs.
+from gan.provenance import redact
 
 
 localrules:
@@ -36,7 +37,8 @@ rule provenance:
     conda:
         "../envs/gan.yaml"
     params:
-        config=config,
+        # without a tracking URI's credentials: Snakemake records params in .snakemake/, the file goes to MLflow
+        config=redact(config),
         config_hash=GRID.config_hash(),
     script:
         "../scripts/provenance.py"

@@ -2,6 +2,7 @@
 # talk to MLflow). It is idempotent and takes a file lock, so rerunning it, or a user's `python -m gan mlflow-sync`
 # at the same time, adds nothing twice; while the store or server is down only this rule fails, and a later run
 # fills MLflow in from the files.
+from gan.provenance import redact
 
 
 localrules:
@@ -21,7 +22,9 @@ rule mlflow_sync:
     conda:
         "../envs/gan.yaml"
     params:
-        tracking_uri=MLFLOW.get("tracking_uri"),
+        # the URI without credentials (Snakemake records params in .snakemake/): a changed server reruns the sync;
+        # the script reads the URI itself from the config
+        tracking_server=redact(MLFLOW.get("tracking_uri")),
         experiment=GRID.config["experiment"],
         results_dir=lambda wildcards, input: Layout.holding(input.provenance, "provenance").root,
         runs=GRID.runs(),

@@ -2,7 +2,7 @@ import logging
 import os
 import sys
 
-# appended, so the log of a preempted attempt stays above the one of its resumption
+# Snakemake deletes a failed job's log before its retry: what must survive goes to the run's attempts log below
 sys.stderr = open(snakemake.log[0], "a")
 logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
@@ -18,11 +18,19 @@ import torch
 torch.set_num_threads(snakemake.threads)
 
 from gan.config import config_from_dict
+from gan.progress import note_attempt
 from gan.training import Preempted, train
 
 cfg = config_from_dict(snakemake.params.settings)
+note_attempt(snakemake.params.run_dir, "started")
 try:
-    train(cfg, snakemake.params.run_dir)
+    summary = train(cfg, snakemake.params.run_dir)
 except Preempted as err:
+    # Snakemake deletes this job's log before the retry: the run's attempts log keeps the note
+    note_attempt(snakemake.params.run_dir, f"{err}; exit 143, the retry resumes from the checkpoint")
     logging.warning("%s: exiting with 143 so that the retry resumes from the checkpoint", err)
     sys.exit(Preempted.exit_code)
+except BaseException as err:
+    note_attempt(snakemake.params.run_dir, f"failed: {type(err).__name__}: {err}")
+    raise
+note_attempt(snakemake.params.run_dir, f"{summary['status']} at generator iteration {summary['steps_done']}")
