@@ -22,9 +22,19 @@ Class metrics, the analogue of the toy modes_covered / high_quality (gan.metrics
 
 Stacked digits (a dataset whose registration gives labels per channel, `DatasetSpec.channel_labels`): the
 classifier is trained on the channels as single digits and applied per channel; the mode of a sample is the
-triple of its channels' predicted digits (1,000 modes). As the Unrolled GAN / VEEGAN / PacGAN papers report:
-- stacked_modes: modes with at least one sample;
-- stacked_kl: KL(histogram of the generated modes || uniform over the 1,000), in nats.
+triple of its channels' predicted digits (1,000 modes). As the Unrolled GAN / VEEGAN / PacGAN papers report, but
+counted among confidently classified stacks only (every channel's top probability >= `stacked_min_confidence`,
+0.99 by default): without the filter the argmax of a noise image or of a blend of two digits is still some digit,
+so uniform noise "covered" 970 of 1,000 modes at N = 10,000 and beat a generator of 10 perfect modes on count and
+KL. Measured with the digits classifier (20 epochs, test accuracy 0.962) at N = 10,000 (real test stacks / uniform
+noise / blends of two real stacks / 10 perfect modes): with 0.99, modes 1000 / 405 / 790 / 13 and confident
+fraction 0.92 / 0.07 / 0.19 / 0.91; with 0.9 (the single-digit `classes_covered` threshold), modes 1000 / 801 / 950
+/ 18. The small CNN is confident on some noise, so the mode count alone still flatters garbage at large N: read it
+beside `stacked_confident`.
+- stacked_modes: modes with at least one confidently classified stack;
+- stacked_kl: KL(histogram of the confident stacks' modes || uniform over the 1,000), in nats (NaN when none is
+  confident);
+- stacked_confident: the fraction of stacks that are confidently classified (read the two above beside it).
 """
 from __future__ import annotations
 
@@ -217,16 +227,23 @@ class ClassifierExtractor(Extractor):
 
 
 @register_metric("stacked_modes", feature="channel_logits",
-                 outputs={"stacked_modes": Output("modes covered (stacked, >=1 sample)", True, "count", floor=True,
-                                                  rank=6),
-                          "stacked_kl": Output("KL(stacked modes || uniform)", False, "nats", floor=True)})
+                 outputs={"stacked_modes": Output("modes covered (stacked, >=1 confident sample)", True, "count",
+                                                  floor=True, rank=6),
+                          "stacked_kl": Output("KL(confident stacked modes || uniform)", False, "nats", floor=True),
+                          "stacked_confident": Output("confidently classified stacks", True, "fraction",
+                                                      floor=True)})
 def stacked_modes(ctx) -> dict[str, float]:
-    """Modes of stacked digits: the predicted digit of each channel, as a base-10 number (module docstring)."""
-    digits = ctx.features.argmax(-1)  # (N, C)
-    num = ctx.features.shape[-1]
+    """Modes of stacked digits among confidently classified stacks: the predicted digit of each channel, as a
+    base-10 number (module docstring)."""
+    logits = np.asarray(ctx.features, dtype=np.float64)  # (N, C, classes)
+    prob = np.exp(logits - logits.max(-1, keepdims=True))
+    prob /= prob.sum(-1, keepdims=True)
+    digits, confident = prob.argmax(-1), (prob.max(-1) >= ctx.option("stacked_min_confidence", 0.99)).all(-1)
+    num = logits.shape[-1]
     modes = (digits * num ** np.arange(digits.shape[1])[::-1]).sum(1)
-    counts = np.bincount(modes, minlength=num ** digits.shape[1])
-    return {"stacked_modes": int((counts >= 1).sum()), "stacked_kl": kl_to_uniform(counts)}
+    counts = np.bincount(modes[confident], minlength=num ** digits.shape[1])
+    return {"stacked_modes": int((counts >= 1).sum()), "stacked_kl": kl_to_uniform(counts),
+            "stacked_confident": float(confident.mean())}
 
 
 # the dataset's own classes: only its classifier predicts them (Inception's logits are ImageNet's 1008 classes)
