@@ -354,7 +354,8 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
     from .metrics.classifier import train_classifier
 
     out = args.out or Layout(args.results_dir).classifier(args.dataset)
-    record = train_classifier(args.dataset, out, data_root=args.data_root, epochs=args.epochs, seed=args.seed,
+    record = train_classifier(args.dataset, out, data_root=args.data_root, epochs=args.epochs,
+                              holdout=args.holdout, seed=args.seed,
                               device=args.device, batch_size=args.batch_size, num_threads=args.threads,
                               dataset_options=args.dataset_options or {})
     print(json.dumps({"out": str(out), "test_accuracy": record["test_accuracy"], "time_s": record["time_s"]}))
@@ -527,6 +528,9 @@ def _add_scoring_parsers(sub) -> None:
     p.add_argument("--data-root", default="resources/data", help="folder of the raw dataset files")
     epochs = schema.default("scoring", "classifier_epochs")
     p.add_argument("--epochs", type=_number(int), default=epochs, help=f"training epochs (default {epochs})")
+    holdout = schema.default("scoring", "classifier_holdout")
+    p.add_argument("--holdout", type=_number(float), default=holdout,
+                   help=f"share of the train split never trained on, for floors from unseen images (default {holdout})")
     p.add_argument("--seed", type=_number(int), default=0, help="training seed (default 0)")
     _device_flags(p, 128, workers=False)
     p.add_argument("--threads", type=_number(int), help="CPU threads for torch while training (default: torch's "

@@ -259,7 +259,7 @@ def test_fetch_weights_is_atomic_and_checked(standin, tmp_path, monkeypatch):
 
 def test_classifier_end_to_end_on_digits(tmp_path):
     weights = tmp_path / "clf" / "digits_s0.pt"
-    record = train_classifier("digits", weights, epochs=20, seed=0, device="cpu", num_threads=1)
+    record = train_classifier("digits", weights, epochs=20, holdout=0.2, seed=0, device="cpu", num_threads=1)
     assert record["test_accuracy"] > 0.9
     assert json.loads(weights.with_suffix(".json").read_text())["test_accuracy"] == record["test_accuracy"]
     ref = compute_reference("digits", "classifier", None, split="train", weights_path=weights, device="cpu",

@@ -28,7 +28,7 @@ def stacked(tmp_path_factory):
     prepared = tmp / "stacked.pt"
     prepare_dataset(dataset_spec("stacked_digits", stacks=3000), tmp / "dl", prepared)
     weights = tmp / "classifier.pt"
-    record = train_classifier("stacked_digits", weights, epochs=5, prepared=prepared,
+    record = train_classifier("stacked_digits", weights, epochs=5, holdout=0.2, prepared=prepared,
                               dataset_options={"stacks": 3000})
     ref = compute_reference("stacked_digits", "classifier", tmp / "ref.npz", split="train", n_real=2000,
                             weights_path=weights, prepared=prepared, dataset_options={"stacks": 3000})
@@ -50,10 +50,13 @@ def test_modes_of_real_stacks_vs_collapse_noise_and_blends(stacked):
 
     m_real = score("real", real)
     # 3,000 balanced real stacks hold every mode 3 times; most are confidently classified
-    assert m_real["stacked_confident"] > 0.6 and m_real["stacked_modes"] > 950 and m_real["stacked_kl"] < 0.4
+    assert m_real["stacked_confident"] > 0.6 and m_real["stacked_modes"] > 900 and m_real["stacked_kl"] < 0.4
     assert "classes_covered" not in m_real  # the single-label class metrics do not apply per channel
     m = score("one", np.repeat(real[:1], 500, axis=0))
-    assert m["stacked_modes"] == 1 and m["stacked_kl"] == pytest.approx(np.log(1000))
+    # one stack 500 times: one mode (or none, if that stack is not confidently classified)
+    assert m["stacked_confident"] in (0.0, 1.0) and m["stacked_modes"] == m["stacked_confident"]
+    if m["stacked_modes"]:
+        assert m["stacked_kl"] == pytest.approx(np.log(1000))
     assert m["fd_classifier"] > 10 * m_real["fd_classifier"]
     rng = np.random.default_rng(0)
     noise = rng.integers(0, 256, size=real.shape, dtype=np.uint8)

@@ -38,6 +38,7 @@ beside `stacked_confident`.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -70,11 +71,20 @@ def _accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, devi
     return correct / len(images)
 
 
-def train_classifier(dataset: str, out_path: str | Path, *, epochs: int, data_root: str | Path = "resources/data",
-                     seed: int = 0, device: str = "auto", batch_size: int = 128, lr: float = 2e-3,
-                     width: int = 16, feat_dim: int = 64, dataset_options: dict | None = None,
-                     num_threads: int | None = None, prepared: str | Path | None = None) -> dict:
-    """Train the SmallCNN on `dataset`'s train split, test it on the test split, save it atomically.
+def heldout_indices(n_train: int, holdout: float, seed: int) -> np.ndarray:
+    """The train-split indices the classifier never trains on: a seeded subset of round(holdout * n_train)."""
+    k = int(round(holdout * n_train))
+    return np.sort(np.random.default_rng([seed, 20260]).permutation(n_train)[:k])
+
+
+def train_classifier(dataset: str, out_path: str | Path, *, epochs: int, holdout: float,
+                     data_root: str | Path = "resources/data", seed: int = 0, device: str = "auto",
+                     batch_size: int = 128, lr: float = 2e-3, width: int = 16, feat_dim: int = 64,
+                     dataset_options: dict | None = None, num_threads: int | None = None,
+                     prepared: str | Path | None = None) -> dict:
+    """Train the SmallCNN on `dataset`'s train split less a held-out share (`holdout`, recorded as
+    `heldout_train_indices`: real-vs-real floors in this space draw only from images it never saw), test it on the
+    test split, save it atomically.
 
     Writes `out_path` (torch checkpoint: state_dict, architecture, accuracy, seed) and `out_path` with suffix
     .json (the same record, readable). Returns the record. Seeded: same seed, same device -> same weights.
@@ -93,6 +103,9 @@ def train_classifier(dataset: str, out_path: str | Path, *, epochs: int, data_ro
 
     train = get_dataset(dataset, data_root=data_root, split="train", prepared=prepared, **dataset_options)
     test = get_dataset(dataset, data_root=data_root, split="test", prepared=prepared, **dataset_options)
+    heldout = heldout_indices(len(train), holdout, seed)
+    keep = np.setdiff1d(np.arange(len(train)), heldout)
+    train = dataclasses.replace(train, images=train.images[keep], labels=train.labels[keep])
     spec = dataset_spec(dataset, **dataset_options)
     per_channel = spec.channel_labels(train.labels) is not None
     input_shape = list(train.shape)
@@ -107,7 +120,8 @@ def train_classifier(dataset: str, out_path: str | Path, *, epochs: int, data_ro
         model, record = _train(train, test, dev, epochs, seed, batch_size, lr, width, feat_dim)
     finally:
         torch.set_num_threads(threads_before)
-    record.update({"dataset": dataset, "dataset_options": dataset_options, "device": str(dev),
+    record.update({"holdout": holdout, "heldout_train_indices": heldout.tolist(),
+                   "dataset": dataset, "dataset_options": dataset_options, "device": str(dev),
                    "per_channel": per_channel, "input_shape": input_shape,
                    "time_s": round(time.time() - start, 3), "versions": package_versions(("torch", "numpy"))})
     out_path = Path(out_path)

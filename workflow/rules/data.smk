@@ -60,6 +60,7 @@ rule train_classifier:
     params:
         spec=dataset_spec,
         epochs=GRID.scoring["classifier_epochs"],
+        holdout=GRID.scoring["classifier_holdout"],
         device=GRID.device,
     script:
         "../scripts/train_classifier.py"
