@@ -567,3 +567,22 @@ def _isfinite(x) -> bool:
         return x is not None and math.isfinite(float(x))
     except (TypeError, ValueError):
         return False
+
+
+def simulate_paired_family(draw, n_seeds: int, reps: int, alpha: float = ALPHA, seed: int = 0) -> dict:
+    """Monte Carlo check of the design: `draw(rng, n_seeds)` returns an (n_seeds, k) array of oriented outcomes
+    (higher is better; -inf a diverged run) of k objectives sharing seeds; every pair is tested with the exact
+    paired test and Holm runs over the k(k-1)/2 pairs, as the tables do for a dataset's primary metric.
+
+    Returns {"pairs": [(i, j)], "reject": per-pair rejection rate at `alpha` after Holm, "familywise": the rate of
+    rejecting any pair, "reps"}."""
+    rng = np.random.default_rng(seed)
+    reject, any_reject, pairs = None, 0, None
+    for _ in range(reps):
+        x = draw(rng, n_seeds)
+        pairs = list(itertools.combinations(range(x.shape[1]), 2))
+        p = [signed_rank_exact(x[:, i], x[:, j])["p"] for i, j in pairs]
+        rejected = holm(p) <= alpha
+        reject = rejected.astype(int) if reject is None else reject + rejected
+        any_reject += bool(rejected.any())
+    return {"pairs": pairs, "reject": (reject / reps).tolist(), "familywise": any_reject / reps, "reps": reps}
