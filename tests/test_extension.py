@@ -1,5 +1,6 @@
-""""One registered unit" proved, not claimed: an objective, a toy dataset and a metric, each in one new file
-outside the package, run through the smoke DAG and found in its tables and figures."""
+""""One registered unit" proved, not claimed: an objective, a toy dataset, a metric, a feature extractor with its own
+weights file, a metric of that extractor's feature and a figure, each in one new file outside the package, run
+through the smoke DAG and found in its tables, figures and report."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,11 +20,15 @@ def test_plugin_objective_dataset_and_metric_reach_the_tables_and_figures(tmp_pa
         experiment="gan-bench-extension",
         seeds=[0],
         objectives=["gan", "lsgan"],
-        plugins=[str(EXTENSION / f) for f in ("lsgan.py", "ring.py", "radius_metric.py")],
+        plugins=[str(EXTENSION / f) for f in ("lsgan.py", "ring.py", "radius_metric.py", "pixnet.py", "pixnet_gap.py",
+                                              "pixnet_figure.py")],
         objective_settings={},
         datasets={"ring6": {"dataset": "ring", "options": {"modes": 6},
                             "train": {"model": "toy", "width": 64, "steps": 60, "batch_size": 64, "log_every": 10},
-                            "checkpoint_steps": [30, 60], "samples": 300, "n_real": 300}},
+                            "checkpoint_steps": [30, 60], "samples": 300, "n_real": 300},
+                  "digits": {"train": {"model": "dcgan", "width": 8, "steps": 40, "batch_size": 32, "log_every": 10},
+                             "checkpoint_steps": [20, 40], "samples": 200, "extractors": ["pixnet"]}},
+        scoring={"reference_split": "test", "n_real": 150},
         mlflow={"enabled": False},
         figure1a={"enabled": False},
     )
@@ -31,9 +36,22 @@ def test_plugin_objective_dataset_and_metric_reach_the_tables_and_figures(tmp_pa
     snakemake(work, "--cores", "2", *complete_config(path.relative_to(work)))
     results = work / "results"
     scores = pd.read_csv(results / "tables/scores.csv")
-    assert set(scores.objective) == {"gan", "lsgan"} and set(scores.dataset) == {"ring6"}
+    assert set(scores.objective) == {"gan", "lsgan"} and set(scores.dataset) == {"ring6", "digits"}
     ok = scores[scores.status == "ok"]
-    assert ok.radius_gap.notna().all() and ok.modes_covered.notna().all()
+    ring, digits = ok[ok.dataset == "ring6"], ok[ok.dataset == "digits"]
+    assert ring.radius_gap.notna().all() and ring.modes_covered.notna().all()
+    # the plugin extractor's weights came through the generic fetch rule, checked against their pinned sha256
+    assert (work / "resources/pixnet.npz").read_bytes() == (EXTENSION / "pixnet.npz").read_bytes()
+    for column in ("fd_pixnet", "kid_pixnet", "pixnet_gap"):  # the package's FD/KID and the plugin metric
+        assert digits[column].notna().all(), column
+    final = pd.read_csv(results / "tables/final_scores_all_metrics.csv")
+    assert {"fd_pixnet", "pixnet_gap"} <= set(final.metric)
+    floors = pd.read_csv(results / "tables/floors.csv")
+    assert {"fd_pixnet", "pixnet_gap"} <= set(floors[floors.dataset == "digits"].metric)
+    assert (results / "figures/pixnet_gap.png").stat().st_size > 0  # the plugin figure
+    snakemake(work, *complete_config(path.relative_to(work)), "--report", "results/report.html")
+    html = (results / "report.html").read_text(errors="replace")
+    assert "pixnet_gap" in html and "figure registered by a plugin file" in html
     assert ok.modes_covered.max() <= 6  # the ring's own centres, from its registration
     toy = pd.read_csv(results / "tables/toy.csv")
     assert "lsgan" in set(toy.objective) and any("radius" in c for c in toy.columns)
