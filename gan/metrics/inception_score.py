@@ -46,8 +46,8 @@ def inception_score(logits: np.ndarray, splits: int = DEFAULT_SPLITS, seed: int 
     scores = []
     for i in range(splits):
         part, log_part = p[i * n // splits:(i + 1) * n // splits], log_p[i * n // splits:(i + 1) * n // splits]
-        log_q = np.log(part.mean(axis=0))
         with np.errstate(invalid="ignore", divide="ignore"):  # a class no sample of the part reaches adds nothing
+            log_q = np.log(part.mean(axis=0))
             kl = np.where(part > 0, part * (log_part - log_q), 0.0).sum(axis=1).mean()
         scores.append(np.exp(kl))
     return float(np.mean(scores)), float(np.std(scores))

@@ -1,0 +1,175 @@
+"""The Inception Score and precision/recall/density/coverage: against independent implementations, on fixtures
+whose answer is known, and end to end (the stand-in Inception has the output layer IS reads)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gan.metrics import compute_reference, load_reference, metric_outputs, score_samples
+from gan.metrics import inception as incmod
+from gan.metrics.inception_score import inception_score
+from gan.metrics.prdc import DC_K, PR_K, knn_radii, prdc
+from gan.sampling import save_samples
+
+sys.path.insert(0, str(Path(__file__).parent))
+from inception_standin import build_standin  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::scipy.linalg.LinAlgWarning",
+                                        "ignore:The `disp` argument is deprecated:DeprecationWarning")
+
+
+# ------------------------------------------------------------------------------------------------ Inception Score
+
+def entropy_formula_is(logits: np.ndarray, splits: int, seed: int) -> tuple[float, float]:
+    """exp(H(mean p) - mean H(p)) per split, written from the definition with scipy (not our code's KL form)."""
+    from scipy.special import softmax
+    from scipy.stats import entropy
+
+    p = softmax(np.asarray(logits, np.float64)[np.random.RandomState(seed).permutation(len(logits))], axis=1)
+    n = len(p)
+    scores = [np.exp(entropy(part.mean(0)) - entropy(part, axis=1).mean())
+              for part in (p[i * n // splits:(i + 1) * n // splits] for i in range(splits))]
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+def test_inception_score_equals_the_entropy_formula_and_torch_fidelity():
+    logits = np.random.default_rng(0).normal(scale=3.0, size=(1000, 1008)).astype(np.float32)
+    ours = inception_score(logits, 10, seed=7)
+    assert ours == pytest.approx(entropy_formula_is(logits, 10, 7), rel=1e-10)
+    fidelity = pytest.importorskip("torch_fidelity.metric_isc")
+    theirs = fidelity.isc_features_to_metric(torch.from_numpy(logits), splits=10, shuffle=True, rng_seed=7)
+    assert ours == pytest.approx((theirs["inception_score_mean"], theirs["inception_score_std"]), rel=1e-10)
+
+
+def test_uniform_predictions_give_one_and_k_equiprobable_classes_give_k():
+    assert inception_score(np.zeros((500, 1008)), 10, 0) == pytest.approx((1.0, 0.0), abs=1e-12)
+    k = 7
+    one_hot = np.full((k * 300, 1008), -1e4)
+    one_hot[np.arange(k * 300), np.arange(k * 300) % k] = 0.0  # p is one-hot: H(p) = 0
+    assert inception_score(one_hot, 1, 0)[0] == pytest.approx(k, rel=1e-12)
+    mean, std = inception_score(one_hot, 10, 0)  # each shuffled split holds the classes nearly evenly
+    assert k * 0.97 < mean <= k and std > 0
+
+
+def test_shuffling_is_reproducible_with_the_recorded_seed_and_matters():
+    logits = np.random.default_rng(1).normal(size=(400, 20))
+    logits[np.arange(400), np.arange(400) // 40] += 6.0  # class-sorted: unshuffled splits hold one class each
+    assert inception_score(logits, 10, 3) == inception_score(logits, 10, 3)
+    assert inception_score(logits, 10, 3) != inception_score(logits, 10, 4)
+    unshuffled = np.mean([entropy_formula_is(logits[i * 40:(i + 1) * 40], 1, 0)[0] for i in range(10)])
+    assert unshuffled < 0.5 * inception_score(logits, 10, 3)[0]
+
+
+def test_too_few_samples_for_the_splits_is_one_line():
+    with pytest.raises(ValueError, match="at least 10 samples"):
+        inception_score(np.zeros((9, 1008)), 10, 0)
+
+
+# ------------------------------------------------------------------------------------------------ P/R/D/C
+
+def brute_force(real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
+    """The definitions on full distance matrices (scipy's cdist), nothing shared with gan.metrics.prdc."""
+    from scipy.spatial.distance import cdist
+
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    rr, ff, fr = cdist(real, real), cdist(fake, fake), cdist(fake, real)
+    r3, r5 = np.sort(rr, 1)[:, PR_K], np.sort(rr, 1)[:, DC_K]
+    f3 = np.sort(ff, 1)[:, PR_K]
+    return {"precision": (fr <= r3[None]).any(1).mean(), "recall": (fr <= f3[:, None]).any(0).mean(),
+            "density": (fr < r5[None]).sum(1).mean() / DC_K, "coverage": (fr.min(0) < r5).mean()}
+
+
+def cloud(n: int, dim: int, seed: int, scale: float = 1.0) -> np.ndarray:
+    return (np.random.default_rng(seed).normal(size=(n, dim)) * scale).astype(np.float32)
+
+
+def test_prdc_equals_brute_force_and_the_prdc_package():
+    real, fake = cloud(400, 12, 0), cloud(300, 12, 1, 0.8) + np.float32(0.3)
+    ours = prdc(real, fake)
+    assert ours == pytest.approx(brute_force(real, fake), abs=1e-12)
+    package = pytest.importorskip("prdc")
+    assert ours["density"] == pytest.approx(package.compute_prdc(real, fake, DC_K)["density"], abs=1e-9)
+    assert ours["coverage"] == pytest.approx(package.compute_prdc(real, fake, DC_K)["coverage"], abs=1e-9)
+    # its precision and recall use < where Kynkäänniemi et al. use <=: equal on continuous features
+    assert ours["precision"] == pytest.approx(package.compute_prdc(real, fake, PR_K)["precision"], abs=1e-9)
+    assert ours["recall"] == pytest.approx(package.compute_prdc(real, fake, PR_K)["recall"], abs=1e-9)
+
+
+def test_blocked_equals_unblocked():
+    real, fake = cloud(300, 9, 2), cloud(250, 9, 3, 1.2)
+    whole = prdc(real, fake, block_bytes=1 << 40)
+    for block_bytes in (8 * 300, 8 * 300 * 5, 8 * 300 * 40):  # blocks of 1, 5 (columns in 2 slices) and 40 rows
+        assert prdc(real, fake, block_bytes=block_bytes) == whole
+        # the radii to the last bit but one: BLAS sums the products of a column slice in another order
+        radii = knn_radii(real, block_bytes=block_bytes)
+        np.testing.assert_allclose(radii[DC_K], knn_radii(real, block_bytes=1 << 40)[DC_K], rtol=1e-14)
+
+
+def test_identical_distributions_give_density_one_and_coverage_one_minus_two_to_the_minus_k():
+    values = [prdc(cloud(2000, 4, 2 * s), cloud(2000, 4, 2 * s + 1)) for s in range(3)]
+    density = np.mean([v["density"] for v in values])
+    coverage = np.mean([v["coverage"] for v in values])
+    assert density == pytest.approx(1.0, abs=0.05)
+    assert coverage == pytest.approx(1 - 2.0 ** -DC_K, abs=0.015)
+
+
+def test_a_collapsed_generator_has_high_precision_and_low_recall():
+    real = cloud(1000, 8, 4)
+    near = real[np.linalg.norm(real - real[0], axis=1).argsort()[:50]]  # a narrow part of the real set
+    fake = near[np.random.default_rng(5).integers(0, 50, 1000)] + cloud(1000, 8, 6, 0.01)
+    values = prdc(real, fake)
+    assert values["precision"] > 0.9 and values["recall"] < 0.1 and values["coverage"] < 0.3
+    assert values == pytest.approx(brute_force(real, fake), abs=1e-12)
+    swapped = prdc(fake, real)  # the other way round, the numbers trade places: the convention is tested
+    assert swapped["recall"] > 0.9 and swapped["precision"] < 0.1
+
+
+def test_too_few_samples_for_the_neighbourhood_is_one_line():
+    with pytest.raises(ValueError, match="need more than 5 samples, got 5"):
+        knn_radii(cloud(5, 2, 0))
+
+
+# ------------------------------------------------------------------------------------------------ registered
+
+def test_keys_labels_and_directions():
+    outputs = metric_outputs()
+    assert outputs["is"].higher_is_better and outputs["is"].floor and "legacy" in outputs["is"].label
+    assert outputs["is_clean"].higher_is_better and "clean" in outputs["is_clean"].label
+    assert outputs["is_std"].higher_is_better is None and outputs["is_clean_std"].higher_is_better is None
+    for space in ("inception", "classifier", "points"):
+        for key in ("precision", "recall", "density", "coverage"):
+            assert outputs[f"{key}_{space}"].higher_is_better and outputs[f"{key}_{space}"].floor
+    assert "VGG16" in outputs["precision_inception"].label
+    assert not any(k.startswith("is_") and k.endswith(("classifier", "points")) for k in outputs)
+    # the headline metrics stay what they were
+    assert min(o.rank for k, o in outputs.items() if k.startswith(("is", "precision", "recall", "density",
+                                                                    "coverage"))) > 6
+
+
+@pytest.mark.parametrize("mode,key", [("clean", "is_clean"), ("legacy_tensorflow", "is")])
+def test_inception_score_and_prdc_end_to_end_with_the_standin(tmp_path, mode, key):
+    from gan.datasets import get_dataset
+
+    standin = build_standin(tmp_path / "w" / incmod.INCEPTION_FILENAME, seed=0)
+    ref = compute_reference("digits", "inception", tmp_path / "ref.npz", split="test", n_real=12, mode=mode,
+                            weights_path=standin, device="cpu", seed=0)
+    arrays = load_reference(ref).arrays
+    assert arrays["feats"].shape == (12, 2048) and arrays["knn_radius_5"].shape == (40,)
+    images = get_dataset("digits", split="test").images_uint8().numpy()[100:112]
+    save_samples(tmp_path / "s.npz", "images", images, step=1, seed=0)
+    result = score_samples(tmp_path / "s.npz", ref, None, weights_path=standin, device="cpu", seed=11)
+    values = result["metrics"]
+    assert values[key] >= 1.0 and np.isfinite(values[f"{key}_std"])
+    assert result["protocol"]["mode"] == mode
+    assert result["protocol"]["metric_options"] == {"is_splits": 10, "is_shuffle_seed": 11}
+    # IS is what the function gives on the logits of one pass of the extractor
+    ext = incmod.InceptionExtractor(mode, standin, "cpu", 64, 0)
+    feats = ext.extract(images, {"pool", "logits"})
+    assert values[key] == pytest.approx(inception_score(feats["logits"], 10, 11)[0], rel=1e-9)
+    radii = {PR_K: arrays["knn_radius_3"], DC_K: arrays["knn_radius_5"]}
+    expected = prdc(arrays["feats"], feats["pool"], radii)
+    assert {k: values[f"{k}_inception"] for k in expected} == pytest.approx(expected, abs=1e-12)
