@@ -173,3 +173,53 @@ def test_inception_score_and_prdc_end_to_end_with_the_standin(tmp_path, mode, ke
     radii = {PR_K: arrays["knn_radius_3"], DC_K: arrays["knn_radius_5"]}
     expected = prdc(arrays["feats"], feats["pool"], radii)
     assert {k: values[f"{k}_inception"] for k in expected} == pytest.approx(expected, abs=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+def _scores(with_is: bool):
+    import pandas as pd
+
+    rows = []
+    for obj, gain in (("gan", 0.5), ("wgan-gp", 1.0)):
+        for seed in (0, 1, 2):
+            for step in (100, 200, 300):
+                rows.append({"dataset": "cifar10", "objective": obj, "seed": seed, "step": step, "status": "ok",
+                             "kind": "images", "wall_clock_s": step * 0.1, "run_status": "finished",
+                             "fid": 100 - gain * step / 10 + seed,
+                             **({"is": 2 + gain * step / 100 + 0.1 * seed, "is_std": 0.05} if with_is else {})})
+                rows.append({"dataset": "8gaussians", "objective": obj, "seed": seed, "step": step, "status": "ok",
+                             "kind": "points", "wall_clock_s": step * 0.01, "run_status": "finished",
+                             "w1": 1 / step, "precision_points": 0.5 + gain / 4})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("with_is", [True, False])
+def test_the_inception_score_figure_draws_is_or_says_why_not(tmp_path, with_is):
+    import pandas as pd
+    from PIL import Image
+
+    from gan.report.registry import plan_figures
+
+    floors = pd.DataFrame([{"dataset": "cifar10", "metric": "is", "floor_mean": 6.0, "floor_std": 0.1,
+                            "floor_repeats": 3, "n_gen": 500, "note": ""}])
+    planned = next(p for p in plan_figures(["8gaussians", "cifar10"], ["8gaussians"]) if p.stem == "inception_score")
+    out = planned.spec.draw([tmp_path / "is.png"], planned, None, scores=_scores(with_is), floors=floors)
+    pixels = np.asarray(Image.open(out[0]).convert("L"), dtype=float)
+    assert pixels.std() > 5
+
+
+def test_a_higher_is_better_floor_reads_as_the_real_datas_line_in_the_tables(tmp_path):
+    import pandas as pd
+
+    from gan.report.tables import final_scores_table, floor_notes, toy_table
+
+    scores = _scores(True)
+    floors = pd.DataFrame([{"dataset": "cifar10", "metric": m, "floor_mean": v, "floor_std": 0.1, "floor_repeats": 3,
+                            "n_gen": 500, "note": ""} for m, v in (("fid", 2.0), ("is", 6.0))])
+    _, display, long, _ = final_scores_table(scores, None, None, floors)
+    row = long[(long.dataset == "cifar10") & (long.metric == "is")].iloc[0]
+    assert row.floor_mean == 6.0 and display[display.dataset == "cifar10"].iloc[0]["metric"].startswith("FID")  # the headline stays FID
+    assert "Inception Score" in " ".join(floor_notes(floors, ["cifar10"]))
+    _, toy_display, _ = toy_table(scores, None, floors)
+    assert "precision (k=3) (points features) ↑" in toy_display.columns
