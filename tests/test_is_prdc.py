@@ -223,3 +223,48 @@ def test_a_higher_is_better_floor_reads_as_the_real_datas_line_in_the_tables(tmp
     assert "Inception Score" in " ".join(floor_notes(floors, ["cifar10"]))
     _, toy_display, _ = toy_table(scores, None, floors)
     assert "precision (k=3) (points features) ↑" in toy_display.columns
+
+
+# ------------------------------------------------------------------------------------------------ the DAG
+
+@pytest.mark.slow
+def test_is_and_prdc_reach_the_tables_floors_and_figures_of_a_smoke_dag(tmp_path):
+    """digits scored in Inception's space too (the stand-in in place of the download: it has the output layer IS
+    reads) and in the classifier's, 8 gaussians in the points': every new column present and finite."""
+    import pandas as pd
+
+    from workflow_helpers import complete_config, copy_workflow, smoke_config, snakemake, write_config
+
+    work = copy_workflow(tmp_path / "work")
+    weights = build_standin(work / "resources" / incmod.INCEPTION_FILENAME, seed=0)
+    smoke = smoke_config()
+    config = smoke_config(
+        experiment="gan-bench-is-prdc", seeds=[0], objectives=["gan", "wgan-gp"], objective_settings={},
+        datasets={"8gaussians": {**smoke["datasets"]["8gaussians"], "checkpoint_steps": [50, 100], "samples": 300,
+                                 "train": {**smoke["datasets"]["8gaussians"]["train"], "steps": 100}},
+                  "digits": {**smoke["datasets"]["digits"], "checkpoint_steps": [20, 40], "samples": 200,
+                             "extractors": ["classifier", "inception"],
+                             "train": {**smoke["datasets"]["digits"]["train"], "steps": 40}}},
+        scoring={**smoke["scoring"], "fid_mode": "legacy_tensorflow", "floor_repeats": 2,
+                 "inception_weights": str(weights.relative_to(work))},
+        mlflow={"enabled": False}, figure1a={"enabled": False})
+    path = write_config(work, "is_prdc.yaml", config)
+    snakemake(work, "--cores", "2", *complete_config(path.relative_to(work)))
+    tables = work / "results" / "tables"
+    scores = pd.read_csv(tables / "scores.csv")
+    ok = scores[scores.status == "ok"]
+    columns = {"digits": ["is", "is_std"] + [f"{k}_{space}" for space in ("inception", "classifier")
+                                             for k in ("precision", "recall", "density", "coverage")],
+               "8gaussians": [f"{k}_points" for k in ("precision", "recall", "density", "coverage")]}
+    floors = pd.read_csv(tables / "floors.csv").set_index(["dataset", "metric"])
+    every = pd.read_csv(tables / "final_scores_all_metrics.csv")
+    for dataset, keys in columns.items():
+        rows = ok[ok.dataset == dataset]
+        assert len(rows) and np.isfinite(rows[keys].to_numpy(float)).all(), rows[keys]
+        for key in keys:
+            assert np.isfinite(floors.loc[(dataset, key), "floor_mean"]), key
+        shown = every[(every.dataset == dataset) & every.metric.isin(keys)]
+        assert set(shown.metric) == set(keys) and np.isfinite(shown.floor_mean).all()
+    assert (ok.loc[ok.dataset == "digits", "is"] >= 1).all()
+    assert "precision (k=3) (points features) ↑" in (tables / "toy.md").read_text()
+    assert (work / "results" / "figures" / "inception_score.png").stat().st_size > 0
