@@ -219,7 +219,8 @@ def test_a_higher_is_better_floor_reads_as_the_real_datas_line_in_the_tables(tmp
                             "n_gen": 500, "note": ""} for m, v in (("fid", 2.0), ("is", 6.0))])
     _, display, long, _ = final_scores_table(scores, None, None, floors)
     row = long[(long.dataset == "cifar10") & (long.metric == "is")].iloc[0]
-    assert row.floor_mean == 6.0 and display[display.dataset == "cifar10"].iloc[0]["metric"].startswith("FID")  # the headline stays FID
+    assert row.floor_mean == 6.0
+    assert display[display.dataset == "cifar10"].iloc[0]["metric"].startswith("FID")  # the headline stays FID
     assert "Inception Score" in " ".join(floor_notes(floors, ["cifar10"]))
     _, toy_display, _ = toy_table(scores, None, floors)
     assert "precision (k=3) (points features) ↑" in toy_display.columns
