@@ -226,6 +226,19 @@ def test_a_higher_is_better_floor_reads_as_the_real_datas_line_in_the_tables(tmp
     assert "precision (k=3) (points features) ↑" in toy_display.columns
 
 
+def test_the_eval_bench_times_fd_is_and_prdc_on_the_same_features():
+    from gan.bench import format_eval, run_metrics_bench
+
+    row = run_metrics_bench(n=300, dim=16, device="cpu")
+    times = [v for k, v in row.items() if k.startswith("s_")]
+    assert len(times) == 5 and all(t > 0 for t in times) and 1 <= row["is"] <= 1008
+    assert 0 <= row["prdc_precision"] <= 1 and 0 <= row["prdc_coverage"] <= 1
+    text = format_eval({"checkpoints": 1, "dataset": "digits", "n": 10, "weights": "w", "device": "cpu",
+                        "s_per_checkpoint_per_checkpoint_jobs": 1.0, "s_per_checkpoint_per_run_jobs": 1.0,
+                        "metrics": row}, None)
+    assert "IS" in text and "precision/recall/density/coverage" in text and "N=300" in text
+
+
 # ------------------------------------------------------------------------------------------------ the DAG
 
 @pytest.mark.slow
