@@ -2,6 +2,7 @@
 whose answer is known, and end to end (the stand-in Inception has the output layer IS reads)."""
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -126,6 +127,17 @@ def test_a_collapsed_generator_has_high_precision_and_low_recall():
     assert values == pytest.approx(brute_force(real, fake), abs=1e-12)
     swapped = prdc(fake, real)  # the other way round, the numbers trade places: the convention is tested
     assert swapped["recall"] > 0.9 and swapped["precision"] < 0.1
+
+
+def test_a_reference_made_before_prdc_names_itself_and_the_remedy(tmp_path):
+    from gan import atomic
+
+    ref = compute_reference("8gaussians", n_real=200, seed=0, results_dir=tmp_path)
+    old = load_reference(ref)
+    atomic.save_npz(ref, meta=np.array(json.dumps(old.meta)), points=old.arrays["points"])
+    save_samples(tmp_path / "s.npz", "points", old.arrays["points"][:50], step=1, seed=0)
+    with pytest.raises(ValueError, match=f"reference {ref} has no feats, knn_radius_3, knn_radius_5 .*delete {ref}"):
+        score_samples(tmp_path / "s.npz", ref, None)
 
 
 def test_too_few_samples_for_the_neighbourhood_is_one_line():

@@ -112,6 +112,9 @@ def prdc_reference(feats: np.ndarray) -> dict[str, np.ndarray]:
     return {"feats": real, "knn_radius_3": radii[PR_K], "knn_radius_5": radii[DC_K]}
 
 
+REFERENCE_ARRAYS = ("feats", "knn_radius_3", "knn_radius_5")  # what prdc_reference writes
+
+
 _LABELS = {"precision": (f"precision (k={PR_K})", "fraction"), "recall": (f"recall (k={PR_K})", "fraction"),
            "density": (f"density (k={DC_K})", ""), "coverage": (f"coverage (k={DC_K})", "fraction")}
 
@@ -124,5 +127,11 @@ _LABELS = {"precision": (f"precision (k={PR_K})", "fraction"), "recall": (f"reca
                                       for key, (label, unit) in _LABELS.items()}})
 def prdc_metric(ctx) -> dict[str, float]:
     """P/R/D/C of the generated features against the reference's real features and radii."""
+    from gan.atomic import rerun_remedy
+
+    missing = [k for k in REFERENCE_ARRAYS if k not in ctx.reference.arrays]
+    if missing:  # a reference computed before this metric existed
+        raise ValueError(f"reference {ctx.reference.path} has no {', '.join(missing)} (precision, recall, density "
+                         f"and coverage need them): {rerun_remedy('reference', ctx.reference.path)}")
     radii = {PR_K: ctx.reference["knn_radius_3"], DC_K: ctx.reference["knn_radius_5"]}
     return prdc(ctx.reference["feats"], ctx.features, radii)
