@@ -6,7 +6,8 @@ algorithm as a plain hand-written loop (what a user writes from the paper: no ob
 recording, no divergence tracking), on the same models, optimisers and in-memory batches: the project's loop
 must be no slower than it.
 
-`run_eval_bench` times the evaluation of a run's checkpoints (a process per checkpoint against one per run),
+`run_eval_bench` times the evaluation of a run's checkpoints (a process per checkpoint against one per run) and
+then the metrics alone at N = 10k, 2048-d (`run_metrics_bench`: FD, IS, precision/recall/density/coverage),
 `run_fd_bench` the Fréchet distance alone (ours against clean-fid's sqrtm route), and `bench_dag` the other thing
 a user waits for: `snakemake -n` on a config (the DAG build and the dry-run listing), in a fresh process as users
 run it.
@@ -202,11 +203,13 @@ def _timed(cmd: list[str]) -> float:
 
 
 def run_eval_bench(weights: str, dataset: str = "digits", n: int = 1000, checkpoints: int = 4,
-                   device: str = "auto", batch_size: int = 64) -> dict:
+                   device: str = "auto", batch_size: int = 64, metrics_n: int | None = 10_000,
+                   metrics_dim: int = 2048) -> dict:
     """Evaluation seconds per checkpoint with the Inception network at `weights` (the real file, or the test
     stand-in on a CPU), N samples: one `python -m gan sample` and one `score` process per checkpoint (how the DAG
     evaluated before) against one process each for all of a run's checkpoints (the DAG's per-run jobs). Both
-    write the same score files; the values are checked equal."""
+    write the same score files; the values are checked equal. Then the metrics alone at `metrics_n` features of
+    `metrics_dim` (:func:`run_metrics_bench`; None: not timed)."""
     import sys
     import tempfile
     from pathlib import Path
@@ -248,7 +251,8 @@ def run_eval_bench(weights: str, dataset: str = "digits", n: int = 1000, checkpo
                 np.testing.assert_allclose(per_run_scores[key], value, rtol=1e-6, err_msg=key)
     return {"dataset": dataset, "n": n, "checkpoints": checkpoints, "device": device_description(select_device(device)),
             "weights": weights, "s_per_checkpoint_per_checkpoint_jobs": per_checkpoint / checkpoints,
-            "s_per_checkpoint_per_run_jobs": per_run / checkpoints}
+            "s_per_checkpoint_per_run_jobs": per_run / checkpoints,
+            "metrics": None if metrics_n is None else run_metrics_bench(metrics_n, metrics_dim, device)}
 
 
 def run_fd_bench(n: int = 10_000, dim: int = 2048, seed: int = 0, sqrtm: bool = True) -> dict:
@@ -283,6 +287,43 @@ def run_fd_bench(n: int = 10_000, dim: int = 2048, seed: int = 0, sqrtm: bool = 
     return row
 
 
+def run_metrics_bench(n: int = 10_000, dim: int = 2048, device: str = "auto", seed: int = 0) -> dict:
+    """Seconds of the metrics alone on N features per side, `dim`-d (rectified random projections, like pool
+    features) and N x 1008 logits, on `device`: FD (the reference's square root once, then per distance), IS (10
+    splits) and precision/recall/density/coverage (the real k-NN radii once per reference, then per score: the
+    generated set's radii and the generated-real distances, in blocks)."""
+    import numpy as np
+
+    from .metrics.distances import frechet_from_features, sqrt_psd
+    from .metrics.inception_score import inception_score
+    from .metrics.prdc import knn_radii, prdc
+
+    dev = select_device(device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    rng = np.random.default_rng(seed)
+    mix = (rng.standard_normal((dim, dim)) / np.sqrt(dim)).astype(np.float32)
+    real, fake = (np.maximum(rng.standard_normal((n, dim), dtype=np.float32) @ mix + shift, 0.0)
+                  for shift in (0.0, 0.1))
+    logits = rng.standard_normal((n, 1008)) * 3.0
+
+    def timed(fn):
+        sync()
+        t0 = time.perf_counter()
+        out = fn()
+        sync()
+        return out, time.perf_counter() - t0
+
+    sigma = np.cov(real, rowvar=False)
+    root, t_root = timed(lambda: sqrt_psd(sigma))
+    _, t_fd = timed(lambda: frechet_from_features(fake, real.mean(0), sigma, root))
+    (is_mean, _), t_is = timed(lambda: inception_score(logits, 10, seed))
+    radii, t_radii = timed(lambda: knn_radii(real, device=dev))
+    values, t_prdc = timed(lambda: prdc(real, fake, radii, device=dev))
+    return {"n": n, "dim": dim, "device": device_description(dev), "s_fd_reference_sqrt_once": t_root,
+            "s_fd_per_score": t_fd, "s_is_per_score": t_is, "s_prdc_reference_radii_once": t_radii,
+            "s_prdc_per_score": t_prdc, "is": is_mean, **{f"prdc_{k}": v for k, v in values.items()}}
+
+
 def format_eval(evaluation: dict | None, fd: dict | None) -> str:
     lines = []
     if evaluation:
@@ -293,6 +334,13 @@ def format_eval(evaluation: dict | None, fd: dict | None) -> str:
                      f" s per checkpoint")
         lines.append(f"  one sample + one score process per run:        {e['s_per_checkpoint_per_run_jobs']:.2f}"
                      f" s per checkpoint (same score values)")
+        m = e.get("metrics")
+        if m:
+            lines.append(f"  the metrics alone on N={m['n']} features of {m['dim']}-d (IS: N x 1008 logits), "
+                         f"{m['device']}, seconds per score (+ once per reference):")
+            lines.append(f"    FD {m['s_fd_per_score']:.2f} (+ {m['s_fd_reference_sqrt_once']:.2f}); IS "
+                         f"{m['s_is_per_score']:.2f}; precision/recall/density/coverage {m['s_prdc_per_score']:.2f}"
+                         f" (+ {m['s_prdc_reference_radii_once']:.2f}: the real k-NN radii)")
     if fd:
         lines.append(f"Fréchet distance, {fd['dim']}-d statistics of N={fd['n']}: ours {fd['s_per_distance_ours']:.2f}"
                      f" s per distance + {fd['s_reference_sqrt_once']:.2f} s once per reference"

@@ -287,7 +287,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if "eval" in parts:
         report["eval"] = run_eval_bench(args.inception_weights, "digits" if args.dataset.endswith("-shaped")
                                         else args.dataset, n=args.eval_n, checkpoints=args.eval_checkpoints,
-                                        device=args.device)
+                                        device=args.device, metrics_n=args.fd_n, metrics_dim=args.fd_dim)
     if "fd" in parts:
         report["fd"] = run_fd_bench(n=args.fd_n, dim=args.fd_dim)
     if "eval" in parts or "fd" in parts:
@@ -432,9 +432,10 @@ def _add_run_parsers(sub) -> None:
                                                "stand-in: python tests/inception_standin.py DEST)")
     p.add_argument("--eval-n", type=_number(int), default=1000, help="eval: samples per checkpoint (default 1000)")
     p.add_argument("--eval-checkpoints", type=_number(int), default=4, help="eval: checkpoints (default 4)")
-    p.add_argument("--fd-n", type=_number(int), default=10_000, help="fd: features per side (default 10000)")
-    p.add_argument("--fd-dim", type=_number(int), default=2048, help="fd: feature dimension (default 2048, "
-                                                                     "Inception's pool features)")
+    p.add_argument("--fd-n", type=_number(int), default=10_000,
+                   help="fd, and eval's metrics alone (FD, IS, P/R/D/C): features per side (default 10000)")
+    p.add_argument("--fd-dim", type=_number(int), default=2048, help="fd and eval's metrics alone: feature "
+                                                                     "dimension (default 2048, Inception's pool)")
     p.add_argument("--json", help="also write the results to this JSON file")
     p.add_argument("--dag", metavar="CONFIG",
                    help="instead: time `snakemake -n --configfile CONFIG --replace-workflow-config` here (the DAG "

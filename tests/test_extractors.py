@@ -86,7 +86,8 @@ def test_a_plugin_extractor_is_accepted_by_schema_and_grid_and_scored_by_fd(regi
     assert "fd_pixels" in metric_outputs() and "kid_pixels" in metric_outputs()
 
     ref = compute_reference("digits", "pixels", tmp_path / "ref.npz", split="test", n_real=300, seed=0)
-    assert set(load_reference(ref).arrays) == {"mu", "sigma", "sigma_sqrt", "feats"}  # what FD and KID declare
+    # what FD, KID and P/R/D/C declare (KID's and P/R/D/C's real features: one array)
+    assert set(load_reference(ref).arrays) == {"mu", "sigma", "sigma_sqrt", "feats", "knn_radius_3", "knn_radius_5"}
     from gan.datasets import get_dataset
     from gan.metrics import score_samples
     from gan.sampling import save_samples
@@ -94,7 +95,8 @@ def test_a_plugin_extractor_is_accepted_by_schema_and_grid_and_scored_by_fd(regi
     images = get_dataset("digits", split="train").images_uint8().numpy()[:200]
     save_samples(tmp_path / "s.npz", "images", images, step=1, seed=0)
     result = score_samples(tmp_path / "s.npz", ref, None, seed=0)
-    assert set(result["metrics"]) == {"fd_pixels", "kid_pixels"}
+    assert set(result["metrics"]) == {"fd_pixels", "kid_pixels", "precision_pixels", "recall_pixels",
+                                      "density_pixels", "coverage_pixels"}
     feats = images.astype(np.float64).reshape(200, 1, 4, 2, 4, 2).mean(axis=(3, 5)).reshape(200, -1)
     reference = load_reference(ref)
     assert result["metrics"]["fd_pixels"] == pytest.approx(

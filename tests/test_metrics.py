@@ -122,7 +122,8 @@ def test_toy_reference_and_scores(tmp_path):
     swiss = compute_reference("swissroll", n_real=400, seed=0, results_dir=tmp_path)
     gen = get_dataset("swissroll").sample(400, torch.Generator().manual_seed(1)).numpy()
     result = score_samples(save_samples(tmp_path / "s.npz", gen, kind="points"), swiss, None)
-    assert set(result["metrics"]) == {"w1"} and 0 < result["metrics"]["w1"] < 0.2
+    prdc = {f"{k}_points" for k in ("precision", "recall", "density", "coverage")}
+    assert set(result["metrics"]) == {"w1"} | prdc and 0 < result["metrics"]["w1"] < 0.2
 
 
 def test_missing_samples_give_missing_scores(tmp_path):
@@ -201,7 +202,8 @@ def test_inception_end_to_end_grayscale(standin, tmp_path):
     real = get_dataset("digits", split="test").images_uint8().numpy()[100:112]
     result = score_samples(save_samples(tmp_path / "s.npz", real), ref, tmp_path / "scores.json",
                            weights_path=standin, device="cpu", seed=7)
-    assert result["status"] == "ok" and set(result["metrics"]) == {"fid", "kid"}
+    prdc = {f"{k}_inception" for k in ("precision", "recall", "density", "coverage")}
+    assert result["status"] == "ok" and set(result["metrics"]) == {"fid", "kid", "is_clean", "is_clean_std"} | prdc
     assert np.isfinite(result["metrics"]["fid"]) and result["metrics"]["fid"] >= 0
     assert {k: result["protocol"][k] for k in ("n_gen", "n_real", "split", "mode", "extractor", "eval_seed")} == \
         {"n_gen": 12, "n_real": 16, "split": "test", "mode": "clean", "extractor": "inception", "eval_seed": 7}

@@ -29,6 +29,9 @@ def test_smoke_run_fills_the_tidy_table(smoke_run):
     assert len(toy) and np.isfinite(toy.w1).all() and np.isfinite(toy.modes_covered).all()
     digits = ok[ok.dataset == "digits"]
     assert len(digits) and np.isfinite(digits.fd_classifier).all() and np.isfinite(digits.classes_covered).all()
+    prdc = ["precision", "recall", "density", "coverage"]  # in every space with per-sample features
+    assert np.isfinite(toy[[f"{k}_points" for k in prdc]].to_numpy(float)).all()
+    assert np.isfinite(digits[[f"{k}_classifier" for k in prdc]].to_numpy(float)).all()
     # missing scores only where the run diverged, with the reason
     missing = scores[scores.status != "ok"]
     assert all("diverged" in str(reason) for reason in missing.reason)

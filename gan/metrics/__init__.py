@@ -10,7 +10,9 @@ Modules by role (each imports only those above it):
 - `weights`: `fetch_weights` (an extractor's download, once); `floor`: real-vs-real floors.
 - the units, one file each: `inception` (clean-fid's Inception: `pool`, `logits`), `classifier` (the dataset's
   own CNN: `embedding`, `logits`, `channel_logits`; class metrics), `toy` (2-D `points`; W1, modes),
-  `feature_distances` (FD and KID in every space with an embedding). A plugin file adds more the same way.
+  `feature_distances` (FD and KID in every space with an embedding), `inception_score` (IS from Inception's
+  logits), `prdc` (precision, recall, density, coverage in every space with per-sample features). A plugin file
+  adds more the same way.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from gan.metrics.scoring import (ScoreContext, Scorer, build_scorers, references
 
 # the package's own units; registration order is the order of the score files and of equally ranked columns
 from gan.metrics import inception, feature_distances, classifier, toy  # noqa: E402,F401,I001
+from gan.metrics import inception_score, prdc  # noqa: E402,F401,I001
 
 __all__ = ["EXTRACTORS", "METRICS", "Download", "Extractor", "Feature", "Metric", "Output", "Reference",
            "ScoreContext", "Scorer", "Trained", "build_extractor", "build_scorers", "compute_reference",

@@ -69,6 +69,10 @@ def reference_arrays(ext: Extractor, data: np.ndarray) -> dict[str, np.ndarray]:
                           if m.feature_in(ext.name) in features)]:
         for key, value in made.items():
             if key in arrays:
+                # two metrics that need the same array (KID's and precision/recall's real features) share it;
+                # one name for two different arrays is an error
+                if arrays[key].dtype == value.dtype and np.array_equal(arrays[key], value):
+                    continue
                 raise ValueError(f"reference array {key!r} is declared by {owners[key]} and by {owner}")
             arrays[key], owners[key] = value, owner
     return arrays

@@ -277,7 +277,9 @@ def floor_notes(floors: pd.DataFrame | None, datasets: Sequence[str]) -> list[st
     notes = [f"'{FLOOR_ROW}': each metric computed on fresh real samples against the same reference, at the same N "
              "and protocol as the generated samples, mean ± std over the floor repeats: what a perfect generator "
              "scores (a floor for distances such as FID, KID and W1; the real data's own value for counts and "
-             "fractions). A model within the floor's spread of it is indistinguishable from real data at this N."]
+             "fractions, and the line to read higher-is-better scores against: the Inception Score, precision, "
+             "recall, density and coverage, which real data does not max out). A model within the floor's spread "
+             "of it is indistinguishable from real data at this N."]
     for ds in datasets:
         sub = floors[floors["dataset"] == ds]
         if not len(sub):

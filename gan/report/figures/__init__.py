@@ -1,6 +1,7 @@
 """The figures: one module per figure family, each figure registered where it is drawn (gan.report.registry).
 
 - ``convergence``: ``convergence_steps``, ``convergence_wallclock``;
+- ``inception_score``: ``inception_score`` (IS against iterations and wall-clock: WGAN-GP's Figure 3);
 - ``critic``: ``critic_{dataset}`` and its table ``critic_correlation.csv``;
 - ``toy_critics``: ``toy_critics`` (toy datasets only);
 - ``samples``: ``samples_{dataset}``, ``samples_strip_{dataset}``;

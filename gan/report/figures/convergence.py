@@ -81,6 +81,39 @@ def _floor_band(ax, floors: pd.DataFrame | None, dataset: str, metric: str) -> t
     return mean - std, mean + std
 
 
+def convergence_panel(ax, scores: pd.DataFrame, dataset: str, metric: str, x: str, floors: pd.DataFrame | None,
+                      pal: dict[str, str], mk: dict[str, str]) -> None:
+    """One panel: `metric` of `dataset` against x ("step" or "wall_clock_s"), mean over seeds with its band, and
+    the real-vs-real value (floors.csv) as a grey band."""
+    m, ds = metric, dataset
+    sub = scores[(scores["dataset"] == ds)][["objective", "seed", "step", "wall_clock_s", m]].copy()
+    sub[m] = pd.to_numeric(sub[m], errors="coerce")
+    sub = sub[np.isfinite(sub[m])]
+    xlabel = "generator iterations"
+    if x == "wall_clock_s":
+        sub["_x"] = sub.groupby(["objective", "step"])["wall_clock_s"].transform("mean")
+        sub = sub.dropna(subset=["_x"])
+        scale, unit = _time_unit(sub["_x"].max() if len(sub) else 0.0)
+        sub["_x"] = sub["_x"] / scale
+        xlabel = f"training wall-clock time ({unit})"
+    else:
+        sub["_x"] = sub["step"]
+    if sub.empty:
+        empty_panel(ax, "no finite scores" + (" or wall-clock times" if x != "step" else ""))
+        return
+    bands = stats.band_over_seeds(sub, "_x", m, "objective")
+    for obj in aggregate.objective_order(sub["objective"].unique()):
+        mean_band(ax, bands[bands["objective"] == obj], "_x", pal[obj], mk[obj],
+                  seeds=sub[sub["objective"] == obj], y=m)
+    floor = _floor_band(ax, floors, ds, m)
+    auto_log(ax, sub[m])
+    _limit_to_data(ax, sub[m], floor)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(aggregate.metric_spec(m).axis_label())
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(kilo))
+    ax.set_xlim(left=0)
+
+
 def plot_convergence(scores: pd.DataFrame, out_paths, *, x: str = "step", primary=None,
                      datasets: Sequence[str] | None = None, floors: pd.DataFrame | None = None) -> list[Path]:
     """Headline score vs generator iterations (x="step") or training wall-clock (x="wall_clock_s").
@@ -103,32 +136,7 @@ def plot_convergence(scores: pd.DataFrame, out_paths, *, x: str = "step", primar
             if m is None:
                 empty_panel(ax, "no scores")
                 continue
-            sub = scores[(scores["dataset"] == ds)][["objective", "seed", "step", "wall_clock_s", m]].copy()
-            sub[m] = pd.to_numeric(sub[m], errors="coerce")
-            sub = sub[np.isfinite(sub[m])]
-            xlabel = "generator iterations"
-            if x == "wall_clock_s":
-                sub["_x"] = sub.groupby(["objective", "step"])["wall_clock_s"].transform("mean")
-                sub = sub.dropna(subset=["_x"])
-                scale, unit = _time_unit(sub["_x"].max() if len(sub) else 0.0)
-                sub["_x"] = sub["_x"] / scale
-                xlabel = f"training wall-clock time ({unit})"
-            else:
-                sub["_x"] = sub["step"]
-            if sub.empty:
-                empty_panel(ax, "no finite scores" + (" or wall-clock times" if x != "step" else ""))
-                continue
-            bands = stats.band_over_seeds(sub, "_x", m, "objective")
-            for obj in aggregate.objective_order(sub["objective"].unique()):
-                mean_band(ax, bands[bands["objective"] == obj], "_x", pal[obj], mk[obj],
-                          seeds=sub[sub["objective"] == obj], y=m)
-            floor = _floor_band(ax, floors, ds, m)
-            auto_log(ax, sub[m])
-            _limit_to_data(ax, sub[m], floor)
-            ax.set_xlabel(xlabel)
-            ax.set_ylabel(aggregate.metric_spec(m).axis_label())
-            ax.xaxis.set_major_formatter(ticker.FuncFormatter(kilo))
-            ax.set_xlim(left=0)
+            convergence_panel(ax, scores, ds, m, x, floors, pal, mk)
         if not ds_list:
             empty_panel(axes.flat[0], "no scores")
         n_seeds = int(scores.groupby(["dataset", "objective"])["seed"].nunique().min()) if len(scores) else 0
