@@ -75,7 +75,7 @@ def test_the_package_plan_is_the_figures_of_before():
     assert sorted(p.stem for p in plan) == sorted(
         ["convergence_steps", "convergence_wallclock", "final_distribution", "critic_8gaussians", "critic_digits",
          "samples_8gaussians", "samples_digits", "samples_strip_8gaussians", "samples_strip_digits",
-         "toy_critics", "inception_score"])
+         "toy_critics"])
     assert "toy_critics" not in {p.stem for p in registry.plan_figures(["digits"])}
     assert registry.figure_spec("critic_{dataset}").caption == "critic.rst"
     # Figure 1(a) is registered the same way, as the figure of a stage of its own

@@ -215,7 +215,14 @@ def test_the_inception_score_figure_draws_is_or_says_why_not(tmp_path, with_is):
 
     floors = pd.DataFrame([{"dataset": "cifar10", "metric": "is", "floor_mean": 6.0, "floor_std": 0.1,
                             "floor_repeats": 3, "n_gen": 500, "note": ""}])
-    planned = next(p for p in plan_figures(["8gaussians", "cifar10"], ["8gaussians"]) if p.stem == "inception_score")
+    spaces = {"8gaussians": ["points"], "cifar10": ["inception"]}
+    plan = plan_figures(["8gaussians", "cifar10"], ["8gaussians"], spaces=spaces)
+    planned = next(p for p in plan if p.stem == "inception_score")
+    assert planned.datasets == ("cifar10",)
+    # a benchmark without the Inception space (the demo) draws no Inception Score figure at all
+    assert "inception_score" not in {p.stem for p in plan_figures(["8gaussians", "digits"], ["8gaussians"],
+                                                                  spaces={"8gaussians": ["points"],
+                                                                          "digits": ["classifier"]})}
     out = planned.spec.draw([tmp_path / "is.png"], planned, None, scores=_scores(with_is), floors=floors)
     pixels = np.asarray(Image.open(out[0]).convert("L"), dtype=float)
     assert pixels.std() > 5

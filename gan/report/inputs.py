@@ -39,7 +39,7 @@ class Benchmark:
 
     `runs`: (dataset, objective, seed) of every run; `checkpoint_steps`: the configured steps of each dataset;
     `toy_datasets`: the datasets of 2-D points (from the registry's kinds, never from names); `references`: the
-    real-points reference file of each toy dataset.
+    real-points reference file of each toy dataset; `spaces`: the feature spaces each dataset is scored in.
     """
 
     layout: Layout
@@ -48,6 +48,7 @@ class Benchmark:
     toy_datasets: tuple[str, ...] = ()
     checkpoint_steps: Mapping[str, Sequence[int]] = field(default_factory=dict)
     references: Mapping[str, str] = field(default_factory=dict)
+    spaces: Mapping[str, Sequence[str]] = field(default_factory=dict)  # {dataset: its feature spaces}
 
     def __post_init__(self):
         for name in ("datasets", "toy_datasets"):
@@ -60,7 +61,8 @@ class Benchmark:
         toy = grid.toy_datasets
         return cls(layout=grid.layout, datasets=grid.datasets, runs=grid.runs(), toy_datasets=toy,
                    checkpoint_steps={d: grid.checkpoint_steps(d) for d in grid.datasets},
-                   references={d: grid.reference_paths(d)["points"] for d in toy})
+                   references={d: grid.reference_paths(d)["points"] for d in toy},
+                   spaces={d: list(grid.reference_paths(d)) for d in grid.datasets})
 
 
 @dataclass(frozen=True)

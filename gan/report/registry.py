@@ -20,7 +20,7 @@ import importlib
 import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from gan.layout import FIGURE_FORMATS
 from gan.report.inputs import FIGURE_INPUTS, Benchmark
@@ -39,6 +39,7 @@ class FigureSpec:
     caption: str
     draw: Callable[..., Any]
     toy_only: bool = False
+    space: str | None = None  # drawn over the datasets scored in this feature space only (e.g. "inception")
     table: str | None = None
     table_caption: str | None = None
     stage: str = "figures"  # the rule that draws it; "figures" unless it is a stage of its own (figure1a)
@@ -67,7 +68,7 @@ FIGURES: dict[str, FigureSpec] = {}
 
 
 def register_figure(*, stem: str, per: str, inputs: Iterable[str] = (), caption: str, toy_only: bool = False,
-                    table: str | None = None, table_caption: str | None = None,
+                    space: str | None = None, table: str | None = None, table_caption: str | None = None,
                     stage: str = "figures") -> Callable[[Callable], Callable]:
     """Register the decorated draw function as a figure. Refused at once: a stem registered twice, an unknown
     `per` or input, a stem without the placeholders its `per` needs."""
@@ -88,7 +89,8 @@ def register_figure(*, stem: str, per: str, inputs: Iterable[str] = (), caption:
         if (table is None) != (table_caption is None):
             raise ValueError(f"{where}: a table needs its caption and a caption its table")
         FIGURES[stem] = FigureSpec(stem=stem, per=per, inputs=tuple(inputs), caption=caption, draw=draw,
-                                   toy_only=toy_only, table=table, table_caption=table_caption, stage=stage)
+                                   toy_only=toy_only, space=space, table=table, table_caption=table_caption,
+                                   stage=stage)
         return draw
 
     return decorate
@@ -119,14 +121,18 @@ def figure_spec(stem: str) -> FigureSpec:
 
 
 def plan_figures(datasets: Sequence[str], toy_datasets: Iterable[str] = (),
-                 runs: Iterable[tuple[str, str, int]] = (), stage: str = "figures") -> list[PlannedFigure]:
+                 runs: Iterable[tuple[str, str, int]] = (), stage: str = "figures",
+                 spaces: Mapping[str, Sequence[str]] | None = None) -> list[PlannedFigure]:
     """Every figure file stem of a benchmark's `stage`, figure by figure; two instances with one stem (a dataset
-    name that makes one figure's stem another's) are an error naming both."""
+    name that makes one figure's stem another's) are an error naming both. `spaces`: {dataset: the feature
+    spaces it is scored in}, for figures of one space (a figure of a space no dataset has is not drawn)."""
     datasets = list(datasets)
     toy = [d for d in datasets if d in set(toy_datasets)]
     plan: list[PlannedFigure] = []
     for spec in figure_specs(stage):
         shown = toy if spec.toy_only else datasets
+        if spec.space is not None:
+            shown = [d for d in shown if spec.space in (spaces or {}).get(d, ())]
         if spec.per == "benchmark":
             plan += [PlannedFigure(spec, spec.stem, tuple(shown))] if shown else []
         elif spec.per == "dataset":
@@ -174,7 +180,7 @@ class FiguresStage:
 
 def figures_stage(benchmark: Benchmark, formats: Sequence[str] = FIGURE_FORMATS) -> FiguresStage:
     """The figures rule of `benchmark` (common.smk asks this; a test can too, in-process)."""
-    plan = plan_figures(benchmark.datasets, benchmark.toy_datasets, benchmark.runs)
+    plan = plan_figures(benchmark.datasets, benchmark.toy_datasets, benchmark.runs, spaces=benchmark.spaces)
     outputs = [ReportedFile(path, caption_path(p.spec.caption), {"figure": p.stem, "format": fmt})
                for p in plan for path, fmt in zip(p.paths(benchmark.layout, formats), formats)]
     outputs += [ReportedFile(benchmark.layout.figure_table(name), caption_path(spec.table_caption),

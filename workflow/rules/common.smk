@@ -280,5 +280,6 @@ def figures_rule_params():
         "datasets": GRID.datasets,
         "toy_datasets": GRID.toy_datasets,
         "runs": GRID.runs(),
+        "spaces": {d: list(GRID.reference_paths(d)) for d in GRID.datasets},
         "inputs": FIGURES_STAGE.values,
     }

@@ -11,7 +11,7 @@ from gan.report import make_figures
 # the plan's inputs with their identity, as gan.report.registry.figures_stage gave them to the rule's params
 par = snakemake.params
 written = make_figures(root=par.results, datasets=par.datasets, toy_datasets=par.toy_datasets, runs=par.runs,
-                       inputs=par.inputs)
+                       spaces=par.spaces, inputs=par.inputs)
 missing = set(map(str, snakemake.output)) - {str(p) for paths in written.values() for p in paths}
 if missing:
     raise RuntimeError(f"figures declared but not written: {sorted(missing)}")

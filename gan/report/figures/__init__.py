@@ -34,13 +34,15 @@ class FigureOptions:
 
 def make_figures(*, root: str | Path, datasets: Sequence[str], toy_datasets: Sequence[str] = (),
                  runs: Sequence[tuple[str, str, int]] = (), inputs: Mapping[str, Any],
+                 spaces: Mapping[str, Sequence[str]] | None = None,
                  formats: Sequence[str] = FIGURE_FORMATS, primary=None, seed: int | None = None,
                  n_points: int = 1000) -> dict[str, list[Path]]:
     """Every figure of the figures stage, from the given files only (what the figures rule declares).
 
     The figures drawn are ``gan.report.registry.plan_figures(datasets, toy_datasets, runs)``, into
     ``gan.layout.Layout(root)``'s paths in `formats`: the files the rule declares (figures_stage). `runs`:
-    (dataset, objective, seed) of the grid, for the figures drawn per run. `inputs`: {input name: value} as the
+    (dataset, objective, seed) of the grid, for the figures drawn per run; `spaces`: {dataset: its feature
+    spaces}, for the figures of one space. `inputs`: {input name: value} as the
     rule's params give them (gan.report.inputs: a table's path, or records {"dataset", "objective", "seed",
     "step", "path"} of per-run files); an input not given is empty (a panel says what is missing). Returns
     {figure stem: [paths]}, and {table name: [csv]} for the tables figures write beside themselves.
@@ -63,7 +65,7 @@ def make_figures(*, root: str | Path, datasets: Sequence[str], toy_datasets: Seq
             loaded[name] = spec.load(inputs.get(name, spec.empty))
         return loaded[name]
 
-    plan = plan_figures(datasets, toy_datasets, runs)
+    plan = plan_figures(datasets, toy_datasets, runs, spaces=spaces)
     out: dict[str, list[Path]] = {}
     rows: dict[str, list] = {name: [] for name in figure_tables(plan)}
     for fig in plan:

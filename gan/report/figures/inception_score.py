@@ -22,7 +22,8 @@ def inception_score_key(scores: pd.DataFrame, dataset: str) -> str | None:
     return None
 
 
-@register_figure(stem="inception_score", per="benchmark", inputs=("scores", "floors"), caption="inception_score.rst")
+@register_figure(stem="inception_score", per="benchmark", inputs=("scores", "floors"), caption="inception_score.rst",
+                 space="inception")
 def inception_score_figure(out_paths, planned, options, *, scores, floors):
     image = [d for d in planned.datasets if not aggregate.is_toy_dataset(d, scores)] if len(scores) else []
     shown = [(d, inception_score_key(scores, d)) for d in image]
