@@ -121,3 +121,22 @@ def test_smoke_dag_lists_the_paper_stages(tmp_path):
     write_config(work, "off.yaml", config)
     counts = job_counts(snakemake(work, "--cores", "2", *complete_config("config/off.yaml"), "-n").stdout)
     assert "paper_stage_data" not in counts and not set(STAGES) & set(counts), counts
+
+
+def test_paper_config_has_the_gradient_penalty_rmsprop_arm():
+    """WGAN-GP Figure 3's fourth arm: the penalty with the clipping arm's optimiser, on every dataset (the grid's
+    objectives are global), with the toys' lambda the same as wgan-gp's there."""
+    import yaml
+
+    from gan.config import resolve
+    from workflow_helpers import ROOT
+
+    grid = BenchmarkGrid(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
+    assert "wgan-gp-rmsprop" in grid.objectives
+    for dataset in grid.datasets:
+        arm, adam = (resolve(grid.train_config(dataset, o, 0), build=False) for o in ("wgan-gp-rmsprop", "wgan-gp"))
+        clipping = resolve(grid.train_config(dataset, "wgan", 0), build=False)
+        assert arm.objective == "wgan-gp" and arm.critic_norm == "none"
+        assert arm.hyperparameters["optimizer"] == clipping.hyperparameters["optimizer"] == "rmsprop-tf"
+        assert arm.hyperparameters["lr"] == 5e-5
+        assert arm.hyperparameters.get("gp_lambda") == adam.hyperparameters.get("gp_lambda")
