@@ -140,3 +140,21 @@ def test_paper_config_has_the_gradient_penalty_rmsprop_arm():
         assert arm.hyperparameters["optimizer"] == clipping.hyperparameters["optimizer"] == "rmsprop-tf"
         assert arm.hyperparameters["lr"] == 5e-5
         assert arm.hyperparameters.get("gp_lambda") == adam.hyperparameters.get("gp_lambda")
+
+
+def test_modes_config_validates_and_its_dag_builds(tmp_path):
+    """config/modes.yaml: stacked digits x (gan, wgan, wgan-gp) x 5 seeds, scored by the stacked-mode metrics."""
+    import yaml
+
+    from gan.schema import validate
+    from workflow_helpers import ROOT
+
+    config = yaml.safe_load((ROOT / "config" / "modes.yaml").read_text())
+    validate(config)
+    grid = BenchmarkGrid(config)
+    assert grid.datasets == ["stacked_digits"] and grid.objectives == ["gan", "wgan", "wgan-gp"]
+    assert len(grid.seeds) >= 5 and not any(grid.papers[s]["enabled"] for s in STAGES)
+    work = copy_workflow(tmp_path / "wf")
+    counts = job_counts(snakemake(work, "--cores", "2", *complete_config("config/modes.yaml"), "-n").stdout)
+    assert counts["train"] == 3 * len(grid.seeds) and counts["floor"] == 1, counts
+    assert "optimal_critic" not in counts and "paper_stage_data" not in counts, counts
