@@ -222,7 +222,7 @@ def figure2_curves(disc: torch.nn.Module, critic: torch.nn.Module, x: np.ndarray
 
 def figure2_file(out: str | Path, *, real_mean: float, fake_mean: float, std: float, steps: int, batch_size: int,
                  width: int, lr: float, constraint: str, critic_lr: float, clip_value: float, gp_lambda: float,
-                 seed: int, n_x: int = 501) -> dict[str, Any]:
+                 seed: int, n_x: int = 501, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """A GAN discriminator (objective gan, Adam(lr)) and a WGAN critic (`constraint`: clipping at `clip_value`
     with PyTorch's RMSProp(critic_lr), as the WGAN paper; or the penalty, Adam(critic_lr, (0.5, 0.9)),
     lambda `gp_lambda`), both 2 hidden layers of `width` ReLU units, trained `steps` updates to separate
@@ -266,10 +266,13 @@ def figure2_file(out: str | Path, *, real_mean: float, fake_mean: float, std: fl
                 "gp_lambda": gp_lambda if constraint == "penalty" else None, "seed": seed,
                 "critic_optimizer": wgan.optimizer}
     wall = time.perf_counter() - started
+    js, w = js_estimate(disc, real, fake), w_estimate(critic, real, fake)
+    if progress is not None:
+        progress(f"JS estimate {js:.4f} (log 2 = {LOG2:.4f}); critic's W estimate {w:.4g} "
+                 f"(exact W1 {abs(real_mean - fake_mean):g})")
     atomic.save_npz(out, x=x, **curves, p_real=density(real_mean), p_fake=density(fake_mean),
                     disc_loss=disc_loss.astype(np.float32), critic_loss=critic_loss.astype(np.float32),
-                    js_estimate=np.array(js_estimate(disc, real, fake)),
-                    w_estimate=np.array(w_estimate(critic, real, fake)),
+                    js_estimate=np.array(js), w_estimate=np.array(w),
                     w1_exact=np.array(abs(real_mean - fake_mean)), wall_clock_s=np.array(wall),
                     settings=_settings_array(settings))
     return {"wall_clock_s": round(wall, 2)}
@@ -288,7 +291,6 @@ def layer_gradient_norms(critic: torch.nn.Sequential, x: torch.Tensor) -> np.nda
     h = x.detach().clone().requires_grad_(True)
     for i, module in enumerate(critic):
         if i in linears:
-            h.retain_grad()
             inputs.append(h)
         h = module(h)
     grads = torch.autograd.grad(h.sum(), inputs)
@@ -363,7 +365,8 @@ def figure1b_file(out: str | Path, *, dataset: str, depth: int, width: int, step
                             optimizer=clip_optimizer if clipped else "adam")
         results.append(r)
         if progress is not None:
-            progress(f"{label}: final per-layer gradient norms (input first) {np.array2string(r['norms'][-1], precision=3)}")
+            norms = np.array2string(r["norms"][-1], precision=3)
+            progress(f"{label}: final per-layer gradient norms (input first) {norms}")
     settings = {"dataset": dataset, "depth": depth, "width": width, "steps": steps, "batch_size": batch_size,
                 "noise_std": noise_std, "clip_values": list(map(float, clip_values)), "clip_lr": clip_lr,
                 "clip_optimizer": clip_optimizer, "gp_lambda": gp_lambda, "gp_lr": gp_lr,
@@ -388,6 +391,4 @@ def compute_stage(stage: str, out: str | Path, settings: dict[str, Any],
     if stage not in COMPUTE:
         raise ValueError(f"unknown stage {stage!r}; valid: {', '.join(COMPUTE)}")
     kwargs = {k: v for k, v in settings.items() if k != "enabled"}
-    if stage != "wgan_figure2":  # the functions that say where they are
-        kwargs["progress"] = progress
-    return COMPUTE[stage](out, **kwargs)
+    return COMPUTE[stage](out, **kwargs, progress=progress)
