@@ -159,12 +159,14 @@ def plot_wgangp_figure1b(d: dict[str, Any], out_paths: Sequence[str | Path]) -> 
             ax = fig.add_subplot(gs[1, i])
             w = np.asarray(d[f"weights_{i}"], dtype=float)
             c = float(d["clip_values"][i])
-            ax.hist(w, bins=61, color=colours[lab], alpha=0.85)
             if np.isfinite(c):
+                ax.hist(w, bins=61, color=colours[lab], alpha=0.85)
                 share = np.mean(np.isclose(np.abs(w), c, rtol=1e-3))
                 ax.set_title(f"{lab}: {share:.0%} of weights at ±c", fontsize=9.5)
-            else:
-                ax.set_title(f"{lab} (λ = {s['gp_lambda']:g})", fontsize=9.5)
+            else:  # the middle 99.8 %: the few large output-layer weights would squeeze the rest into a few bins
+                lo, hi = np.quantile(w, [0.001, 0.999])
+                ax.hist(w, bins=61, range=(lo, hi), color=colours[lab], alpha=0.85)
+                ax.set_title(f"{lab} (λ = {s['gp_lambda']:g}), middle 99.8 %", fontsize=9.5)
             ax.set_xlabel("weight")
             ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
             if i == 0:
