@@ -35,6 +35,7 @@ include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/tracking.smk"
 include: "workflow/rules/figure1a.smk"
+include: "workflow/rules/papers.smk"
 
 
 rule all:

@@ -20,6 +20,7 @@ from .metrics.registry import EXTRACTORS, Download, Extractor
 from .objectives import OBJECTIVES
 from .provenance import config_hash
 from .schema import with_defaults
+from .wgan_examples import STAGES as PAPER_STAGES
 
 # entry and experiment names become folder names, table cells and MLflow search filters: plain file names only
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -109,6 +110,7 @@ class BenchmarkGrid:
         self.datasets = list(self.dataset_entries)
         self._validate()
         self.figure1a = self._figure1a_settings()
+        self.papers = self._paper_stage_settings(settings)
         self._warn_device()
 
     # --- entries -----------------------------------------------------------------------------------------------
@@ -211,6 +213,20 @@ class BenchmarkGrid:
         if len(set(settings.get("datasets", ()))) != len(settings.get("datasets", ())):
             raise ConfigError(f"figure1a.datasets: {settings['datasets']} names a dataset twice")
         return settings
+
+    def _paper_stage_settings(self, settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """The settings of the papers' small stages (workflow/rules/papers.smk, gan.wgan_examples), by stage:
+        the config's blocks with config/schema.yaml's defaults; Figure 1(b)'s dataset checked against the
+        registry."""
+        stages = {stage: dict(settings[stage]) for stage in PAPER_STAGES}
+        name = stages["wgangp_figure1b"]["dataset"]
+        try:
+            kind = dataset_spec(name).kind
+        except ValueError as err:
+            raise ConfigError(f"wgangp_figure1b.dataset: {err}") from None
+        if kind != "points":
+            raise ConfigError(f"wgangp_figure1b.dataset: {name!r} is not a 2-D toy dataset ({kind})")
+        return stages
 
     def _all_objective_settings(self):
         yield "objective_settings", self.config.get("objective_settings", {})

@@ -199,6 +199,12 @@ class Layout:
         """The gradient-norm statistics of every critic (csv, md)."""
         return f"{self.root}/figure1a/gradient_norms.{fmt}"
 
+    # --- the papers' small examples (gan.wgan_examples.STAGES): one stage and one folder each --------------------
+    @_rooted
+    def paper_stage_data(self, stage: str) -> str:
+        """What a stage's job computed (npz), which its figure rule draws."""
+        return f"{self.root}/{stage}/{stage}.npz"
+
     # --- provenance, tracking, logs ----------------------------------------------------------------------------
     @property
     def provenance(self) -> str:

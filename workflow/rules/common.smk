@@ -255,6 +255,7 @@ def get_final_output():
         *report_outputs(),
         *tracking_outputs(),
         *figure1a_files(),
+        *PAPERS_FILES,  # workflow/rules/papers.smk
     ]
 
 

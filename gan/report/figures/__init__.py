@@ -7,6 +7,8 @@
 - ``samples``: ``samples_{dataset}``, ``samples_strip_{dataset}``;
 - ``final_distribution``: ``final_distribution``;
 - ``figure1a``: WGAN-GP Figure 1(a), a stage of its own (workflow/rules/figure1a.smk);
+- ``papers``: ``wgan_example1``, ``wgan_figure2``, ``wgangp_figure1b``, each a stage of its own
+  (workflow/rules/papers.smk);
 - ``style``: what they share (style, the objectives' colours and markers, saving, the declared input files).
 
 :func:`make_figures` draws the plan of the figures stage from the files it is given. Importing this package is
