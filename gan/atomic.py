@@ -199,3 +199,16 @@ def read_score_file(run_dir: str | os.PathLike, step: int) -> dict:
     files = RunFiles(run_dir)
     path = files.scores(step)
     return read_json_object(path, ("step", "status"), rerun_remedy("score", path, files.scores_index))
+
+
+def load_settings_npz(path: str | os.PathLike, remedy: str | None = None) -> dict[str, Any]:
+    """An .npz of a stage's arrays with its JSON `settings` (checked as :func:`load_npz`): 0-d arrays as Python
+    scalars, `settings` parsed."""
+    import json
+
+    out = {k: (v.item() if v.ndim == 0 else v) for k, v in load_npz(path, ("settings",), remedy).items()}
+    try:
+        out["settings"] = json.loads(out["settings"])
+    except ValueError as exc:
+        raise unreadable(path, f"its 'settings' is not valid JSON: {exc}", remedy) from None
+    return out

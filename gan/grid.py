@@ -33,6 +33,16 @@ def check_name(where: str, name: Any) -> str:
     return name
 
 
+def _check_toy_dataset(key: str, name: str) -> None:
+    """A stage's dataset must be a registered 2-D toy dataset: one line naming `key` otherwise."""
+    try:
+        kind = dataset_spec(name).kind
+    except ValueError as err:
+        raise ConfigError(f"{key}: {err}") from None
+    if kind != "points":
+        raise ConfigError(f"{key}: {name!r} is not a 2-D toy dataset ({kind})")
+
+
 @dataclass
 class ObjectiveEntry:
     name: str  # the entry's name: run folders, tables, MLflow
@@ -204,12 +214,7 @@ class BenchmarkGrid:
         filled in by the DAG's validation), its datasets checked against the registry."""
         settings = dict(self.config.get("figure1a") or {})
         for name in settings.get("datasets", ()):
-            try:
-                kind = dataset_spec(name).kind
-            except ValueError as err:
-                raise ConfigError(f"figure1a.datasets: {err}") from None
-            if kind != "points":
-                raise ConfigError(f"figure1a.datasets: {name!r} is not a 2-D toy dataset ({kind})")
+            _check_toy_dataset("figure1a.datasets", name)
         if len(set(settings.get("datasets", ()))) != len(settings.get("datasets", ())):
             raise ConfigError(f"figure1a.datasets: {settings['datasets']} names a dataset twice")
         return settings
@@ -219,13 +224,7 @@ class BenchmarkGrid:
         the config's blocks with config/schema.yaml's defaults; Figure 1(b)'s dataset checked against the
         registry."""
         stages = {stage: dict(settings[stage]) for stage in PAPER_STAGES}
-        name = stages["wgangp_figure1b"]["dataset"]
-        try:
-            kind = dataset_spec(name).kind
-        except ValueError as err:
-            raise ConfigError(f"wgangp_figure1b.dataset: {err}") from None
-        if kind != "points":
-            raise ConfigError(f"wgangp_figure1b.dataset: {name!r} is not a 2-D toy dataset ({kind})")
+        _check_toy_dataset("wgangp_figure1b.dataset", stages["wgangp_figure1b"]["dataset"])
         return stages
 
     def _all_objective_settings(self):

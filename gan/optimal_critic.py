@@ -273,12 +273,7 @@ def optimal_critic_file(dataset: str, constraint: str, out: str | Path, *, steps
 
 def load_optimal_critic(path: str | Path) -> dict[str, Any]:
     """The npz of :func:`optimal_critic_file` as a dict (0-d arrays as Python scalars, ``settings`` parsed)."""
-    out: dict[str, Any] = {}
-    with np.load(path, allow_pickle=False) as f:
-        for key in f.files:
-            v = f[key]
-            out[key] = v.item() if v.ndim == 0 else v
-    out["settings"] = json.loads(out["settings"])
+    out = atomic.load_settings_npz(path, atomic.rerun_remedy("optimal_critic", path))
     out["grad_where"] = [str(w) for w in out["grad_where"]]
     out["grad_stat_names"] = [str(n) for n in out["grad_stat_names"]]
     return out

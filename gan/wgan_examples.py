@@ -124,14 +124,8 @@ def _settings_array(settings: dict) -> np.ndarray:
 
 
 def load_npz(path: str | Path) -> dict[str, Any]:
-    """One of this module's npz files as a dict (0-d arrays as Python scalars, ``settings`` parsed)."""
-    out: dict[str, Any] = {}
-    with np.load(path, allow_pickle=False) as f:
-        for key in f.files:
-            v = f[key]
-            out[key] = v.item() if v.ndim == 0 else v
-    out["settings"] = json.loads(out["settings"])
-    return out
+    """One of this module's npz files as a dict (0-d arrays as Python scalars, ``settings`` parsed), checked."""
+    return atomic.load_settings_npz(path, atomic.rerun_remedy("paper_stage_data", path))
 
 
 # --- WGAN Example 1 / Figure 1 ------------------------------------------------------------------------------------
