@@ -49,6 +49,7 @@ class ObjectiveEntry:
     objective: str  # the registered objective
     settings: dict[str, Any] = field(default_factory=dict)  # its hyper-parameter overrides
     model: dict[str, Any] = field(default_factory=dict)  # model settings of this objective (e.g. critic_norm)
+    datasets: tuple[str, ...] | None = None  # the dataset entries it runs on (None: every one)
 
 
 @dataclass
@@ -138,8 +139,13 @@ class BenchmarkGrid:
             if name in entries:
                 raise ConfigError(f"{where}: the name {name!r} is used twice")
             settings, model = _split_settings(where, {**item.get("settings", {}), "model": item.get("model", {})})
-            entries[name] = ObjectiveEntry(name, base, settings, model)
+            only = item.get("datasets")
+            entries[name] = ObjectiveEntry(name, base, settings, model, None if only is None else tuple(only))
         return entries
+
+    def objectives_of(self, dataset: str) -> list[str]:
+        """The objective entries that run on `dataset` (an entry's `datasets:` restricts it; default: all)."""
+        return [o for o, e in self.objective_entries.items() if e.datasets is None or dataset in e.datasets]
 
     def _dataset_entries(self, blocks: dict[str, Any]) -> dict[str, DatasetEntry]:
         entries = {}
@@ -156,6 +162,11 @@ class BenchmarkGrid:
     # --- validation ------------------------------------------------------------------------------------------
 
     def _validate(self) -> None:
+        for name, entry in self.objective_entries.items():
+            unknown = [d for d in entry.datasets or () if d not in self.dataset_entries]
+            if unknown:
+                raise ConfigError(f"objectives ({name}).datasets: {unknown[0]!r} is not a dataset entry of this "
+                                  f"config; entries: {', '.join(self.dataset_entries)}")
         for seed in self.seeds:
             if isinstance(seed, bool) or not isinstance(seed, int):
                 raise ConfigError(f"seeds: {seed!r} is not an integer")
@@ -186,7 +197,7 @@ class BenchmarkGrid:
                 if EXTRACTORS[name].kind != entry.kind:
                     raise ConfigError(f"datasets.{dataset}.extractors: extractor {name!r} reads {EXTRACTORS[name].kind}"
                                       f", the dataset holds {entry.kind}")
-            for objective in self.objectives:
+            for objective in self.objectives_of(dataset):
                 try:
                     # build=False: each model's declared checks, without torch where the registrations allow
                     resolve(self.train_config(dataset, objective, self.seeds[0]), build=False)
@@ -235,7 +246,8 @@ class BenchmarkGrid:
     # --- the grid ----------------------------------------------------------------------------------------------
 
     def runs(self, dataset: str | None = None) -> list[tuple[str, str, int]]:
-        return [(d, o, s) for d in self.datasets if dataset in (None, d) for o in self.objectives for s in self.seeds]
+        return [(d, o, s) for d in self.datasets if dataset in (None, d) for o in self.objectives_of(d)
+                for s in self.seeds]
 
     def kind(self, dataset: str) -> str:
         return self.dataset_entries[dataset].kind
