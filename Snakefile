@@ -2,6 +2,7 @@
 # Stages live in workflow/rules/*.smk; helpers and config validation in workflow/rules/common.smk.
 import copy
 import os
+import sys
 
 from snakemake.utils import min_version
 
@@ -35,6 +36,19 @@ include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/tracking.smk"
 include: "workflow/rules/figure1a.smk"
+
+
+# A changed setting reruns `train`, and Snakemake deletes a job's declared outputs before it runs: before any job
+# starts, each planned training whose run folder holds another run (other settings, or more steps done) is moved,
+# whole, to results/{experiment}/replaced/ (gan.runs), so a finished run's files are kept and said so.
+onstart:
+    planned = {
+        (j.wildcards.dataset, j.wildcards.objective, int(j.wildcards.seed))
+        for j in workflow.dag.needrun_jobs()
+        if j.rule.name == "train"
+    }
+    for line in set_aside_replaced(LAYOUT, [(*r, GRID.train_settings(*r)) for r in GRID.runs() if r in planned]):
+        print(f"kept a replaced run: {line}", file=sys.stderr)
 
 
 rule all:

@@ -223,11 +223,20 @@ def _train_config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .layout import Layout
+    from .config import resolve
+    from .layout import ONE_OFF, Layout, results_root
+    from .runs import settings_hash
+    from .schema import default
     from .training import Preempted, train
 
     cfg = _train_config(args)
-    run_dir = Path(args.run_dir or Layout().run_dir(cfg.dataset_name, cfg.objective_name, cfg.seed))
+    if args.run_dir:
+        run_dir = Path(args.run_dir)
+    else:  # apart from every benchmark's results; other settings never resume it
+        layout = Layout(results_root(default("results_dir"), ONE_OFF))
+        run_dir = Path(layout.one_off_run(cfg.dataset_name, cfg.objective_name, cfg.seed,
+                                          settings_hash(resolve(cfg).to_dict())))
+        print(f"run folder: {run_dir}", file=sys.stderr)
     try:
         summary = train(cfg, run_dir)
     except Preempted as err:
@@ -390,12 +399,13 @@ def _add_run_parsers(sub) -> None:
                                    f"{', '.join(sorted(DATASETS))}. Every training setting and every objective "
                                    "hyper-parameter is a flag; flags override --config.")
     p.add_argument("--config", help="YAML file of training settings (TrainConfig keys; flags override it)")
-    p.add_argument("--run-dir", help="default: results/runs/{dataset}/{objective}/seed{seed}")
+    p.add_argument("--run-dir", help="default: results/one-off/{dataset}/{objective}/seed{seed}-{settings hash} "
+                   "(apart from every benchmark's results; the same settings resume it)")
     _add_train_flags(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="generate N samples of a checkpoint (deterministic for --seed)")
-    p.add_argument("--run-dir", required=True, help="the run folder (results/runs/{dataset}/{objective}/seed{seed})")
+    p.add_argument("--run-dir", required=True, help="the run folder (results/{experiment}/runs/{dataset}/{objective}/seed{seed})")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--step", type=_number(int), help="checkpoint step (generator iterations)")
     which.add_argument("--steps", action=ListAction, element=_number(int), metavar="N",

@@ -446,7 +446,8 @@ def sync(results_dir: str | os.PathLike = "results", tracking_uri: str | None = 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("mlflow-sync", help="mirror the result files into MLflow (idempotent; safe to rerun)",
                               description=__doc__.split("\n\n")[0])
-    p.add_argument("--results-dir", default="results", help="results folder (default: results)")
+    p.add_argument("--results-dir", default=None, help="the benchmark's results folder (default: the one --configfile "
+                   "names, results/{experiment})")
     p.add_argument("--tracking-uri", default=None, help="MLflow URI (env MLFLOW_TRACKING_URI wins; default: the "
                    "benchmark's configured one, else sqlite:///RESULTS/mlflow.db)")
     p.add_argument("--experiment", default=None, help="MLflow experiment (default: the benchmark's, read from "
@@ -471,6 +472,14 @@ def _config_of(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
+    if args.results_dir is None:
+        if not args.configfile:
+            raise ValueError("which results folder? give --results-dir or --configfile (the benchmark's config)")
+        from .layout import results_root
+        from .schema import with_defaults
+
+        config = _config_of(args)
+        args.results_dir = results_root(with_defaults(config)["results_dir"], config.get("experiment"))
     if not Path(args.results_dir).is_dir():
         raise FileNotFoundError(f"no results folder {args.results_dir}")
     config = _config_of(args)

@@ -21,12 +21,13 @@ import torch
 
 from . import checkpoint as ckpt
 from . import atomic
-from .config import RESUMABLE_KEYS, ConfigError, TrainConfig, resolve
+from .config import ConfigError, TrainConfig, resolve
 from .datasets import Dataset, get_dataset
 from .layout import RunFiles
 from .models import build_models
 from .objectives import Objective, build_objective, build_optimizer
 from .provenance import config_hash, git_state
+from .runs import changed_settings
 from .utils import device_description, package_versions, seed_everything, select_device
 
 log = logging.getLogger("gan.training")
@@ -242,10 +243,6 @@ class _SigtermFlag:
             signal.signal(signal.SIGTERM, self._old)
 
 
-def _compatible(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    return sorted(k for k in current if k not in RESUMABLE_KEYS and stored.get(k) != current[k])
-
-
 def train(cfg: TrainConfig, run_dir: str | Path) -> dict[str, Any]:
     """Train one run into run_dir (checkpoints/, metrics.csv, summary.json); resume if checkpoints exist.
 
@@ -258,7 +255,7 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict[str, Any]:
     resume_from = ckpt.latest(run_dir, cfg.steps)  # reads (and so checks) existing checkpoints first
     payload = ckpt.load(resume_from[1]) if resume_from else None
     if payload is not None:
-        changed = _compatible(payload["config"], config)
+        changed = changed_settings(payload["config"], config)
         if changed:
             raise ConfigError(
                 f"{run_dir} holds checkpoints of a run with different settings ({', '.join(changed)}); "

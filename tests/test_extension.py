@@ -29,7 +29,7 @@ def test_plugin_objective_dataset_and_metric_reach_the_tables_and_figures(tmp_pa
     )
     path = write_config(work, "extension.yaml", config)
     snakemake(work, "--cores", "2", *complete_config(path.relative_to(work)))
-    results = work / "results"
+    results = work / "results/gan-bench-extension"
     scores = pd.read_csv(results / "tables/scores.csv")
     assert set(scores.objective) == {"gan", "lsgan"} and set(scores.dataset) == {"ring6"}
     ok = scores[scores.status == "ok"]

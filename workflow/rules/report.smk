@@ -1,4 +1,4 @@
-# Tables and figures of the paper, marked for `snakemake --report results/report.html`.
+# Tables and figures of the paper, marked for `snakemake --report results/{experiment}/report.html`.
 
 
 localrules:
