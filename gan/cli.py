@@ -1,7 +1,7 @@
 """`python -m gan <command>`: the one command-line front door; the same functions the Snakemake rules call.
 
 Commands: train, sample, bench, prepare (runs), reference, score, train-classifier, fetch-weights (scoring),
-mlflow-sync (gan.tracking registers it). `--plugin FILE` (repeatable, anywhere on the line) loads registrations
+mlflow-sync (gan.tracking registers it), status (every run's progress; gan.status registers it). `--plugin FILE` (repeatable, anywhere on the line) loads registrations
 from a Python file first, so a plugin's objective, dataset, model, extractor or metric and its hyper-parameters are
 flags and choices. Defaults a benchmark config also has are config/schema.yaml's (gan.schema).
 
@@ -570,9 +570,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="`python -m gan COMMAND --help` for its flags")
     _add_run_parsers(sub)
     _add_scoring_parsers(sub)
-    from . import tracking
+    from . import status, tracking
 
     tracking.add_parser(sub)
+    status.add_parser(sub)
     return parser
 
 

@@ -497,9 +497,19 @@ def _cmd_sync(args: argparse.Namespace) -> int:
           f"{report['runs_created']} created, {report['metric_points_added']} metric points added, "
           f"{report['images_added']} images added, {report['metric_points_changed']} metric values changed on disk "
           "updated")
-    uri = report["tracking_uri"].replace("://***@", "://")  # the browser asks for the credentials itself
-    if uri.startswith(("http://", "https://")):
-        print(f"training runs: {uri.rstrip('/')}/{report['ui_path']}")
-    elif uri.startswith("sqlite:"):
-        print(f"training runs: `mlflow ui --backend-store-uri {uri}`, then http://127.0.0.1:5000/{report['ui_path']}")
+    for line in ui_hint(report):
+        print(f"training runs: {line}")
     return 0
+
+
+def ui_hint(report: Mapping[str, Any]) -> list[str]:
+    """How to open the training runs of a sync's report (synced.json): a server's link, or the command that serves a
+    local store and the link then; none for a store the UI cannot open."""
+    uri = report["tracking_uri"].replace("://***@", "://")  # the browser asks for the credentials itself
+    if not report.get("ui_path"):
+        return []
+    if uri.startswith(("http://", "https://")):
+        return [f"{uri.rstrip('/')}/{report['ui_path']}"]
+    if uri.startswith("sqlite:"):
+        return [f"`mlflow ui --backend-store-uri {uri}`, then http://127.0.0.1:5000/{report['ui_path']}"]
+    return []

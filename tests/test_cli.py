@@ -35,7 +35,7 @@ def help_text(capsys, *args) -> str:
 def test_help_lists_every_command(capsys):
     out = help_text(capsys)
     for command in ("train", "sample", "bench", "prepare", "reference", "score", "train-classifier",
-                    "fetch-weights", "mlflow-sync", "--plugin"):
+                    "fetch-weights", "mlflow-sync", "status", "--plugin"):
         assert command in out
     train_help = help_text(capsys, "train")
     for flag in ("--n-critic", "--lr", "--gp-lambda", "--clip-value", "--critic-boost", "--no-critic-boost",

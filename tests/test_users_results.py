@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
-from workflow_helpers import complete_config, copy_workflow, snakemake, write_config
+from workflow_helpers import ROOT, complete_config, copy_workflow, snakemake, write_config
 
 from gan.grid import BenchmarkGrid
 from gan.layout import Layout, results_root
@@ -31,6 +34,25 @@ def files_of(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def assert_end_message_names_existing_files(stderr: str, work: Path, layout: Layout, config: Path) -> None:
+    """The onsuccess message: tables and figures that exist, the report and status commands of this config."""
+    message = stderr[stderr.index("Finished. Results of this config:"):]
+    lines = dict(line.strip().split(":", 1) for line in message.splitlines()[1:] if ":" in line and
+                 line.startswith("  "))
+    tables = lines["tables"].split()
+    assert f"{layout.table('final_scores', 'md')}" in tables and all((work / t).is_file() for t in tables)
+    folder = lines["figures"].split(" in ")[1].strip().rstrip("/")
+    assert folder == f"{layout.root}/figures" and list((work / folder).glob("*.png"))
+    assert lines["report"].strip() == (f"snakemake --configfile {config} --replace-workflow-config "
+                                       f"--report {layout.report}")
+    status = lines["runs"].strip()
+    assert status == f"python -m gan status --configfile {config}"
+    out = subprocess.run([sys.executable, *status.split()[1:]], cwd=work, capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    assert "1 runs, 1 finished" in out.stdout and "8gaussians/wgan-gp/seed0  finished  40/40" in out.stdout
+
+
 def test_each_experiment_has_its_own_results_folder():
     assert default("results_dir") == "results/{experiment}"
     for experiment in ("gan-bench-smoke", "gan-bench-toy"):
@@ -43,15 +65,16 @@ def test_each_experiment_has_its_own_results_folder():
 
 def test_two_configs_side_by_side_and_a_changed_setting_keeps_the_finished_run(tmp_path):
     work = copy_workflow(tmp_path / "work")
-    first = write_config(work, "first.yaml", tiny("first"))
-    snakemake(work, "--cores", "2", *complete_config(first))
+    first = write_config(work, "first.yaml", tiny("first")).relative_to(work)
+    proc = snakemake(work, "--cores", "2", *complete_config(first))
     a = Layout("results/first")
     run_a = work / a.run_dir("8gaussians", "wgan-gp", 0)
     before = files_of(work / a.root)
     assert (run_a / "summary.json").is_file() and (work / a.table("final_scores", "csv")).is_file()
+    assert_end_message_names_existing_files(proc.stderr, work, a, first)
 
     # a second config in the same checkout: its own folder, the first one's files untouched
-    second = write_config(work, "second.yaml", tiny("second"))
+    second = write_config(work, "second.yaml", tiny("second")).relative_to(work)
     snakemake(work, "--cores", "2", *complete_config(second))
     b = Layout("results/second")
     assert (work / b.run_dir("8gaussians", "wgan-gp", 0) / "summary.json").is_file()

@@ -30,6 +30,7 @@ from gan.metrics import EXTRACTORS  # noqa: E402
 from gan.layout import ALL_METRICS_TABLE, TABLE_FORMATS, TABLES, Layout, RunFiles  # noqa: E402
 from gan.plugins import export as export_plugins  # noqa: E402
 from gan.runs import set_aside_replaced  # noqa: E402
+from gan.status import failure_message, success_message  # noqa: E402
 
 try:
     GRID = BenchmarkGrid(config)
