@@ -243,9 +243,25 @@ class _SigtermFlag:
             signal.signal(signal.SIGTERM, self._old)
 
 
-def train(cfg: TrainConfig, run_dir: str | Path) -> dict[str, Any]:
+def _notify(on_checkpoint: Callable[[int, dict[str, Any]], None] | None, step: int, config: dict[str, Any]) -> float:
+    """Call the checkpoint hook (an MLflow mirror) with every random state restored afterwards: whatever it draws,
+    the run goes on as a resumed one would (bitwise resume). Returns the seconds it took, which the training's
+    wall-clock leaves out."""
+    if on_checkpoint is None:
+        return 0.0
+    start, state = time.perf_counter(), ckpt.capture_rng_state()
+    try:
+        on_checkpoint(step, config)
+    finally:
+        ckpt.restore_rng_state(state)
+    return time.perf_counter() - start
+
+
+def train(cfg: TrainConfig, run_dir: str | Path,
+          on_checkpoint: Callable[[int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train one run into run_dir (checkpoints/, metrics.csv, summary.json); resume if checkpoints exist.
 
+    `on_checkpoint(step, resolved config)` runs after each checkpoint is written (gan.tracking.LiveMirror).
     Returns the summary. Raises Preempted after writing a checkpoint when SIGTERM arrives.
     """
     cfg = resolve(cfg)
@@ -331,8 +347,10 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict[str, Any]:
                 break
             if step in checkpoint_steps:
                 save_checkpoint(ckpt.step_path(run_dir, step))
+                t0 += _notify(on_checkpoint, step, config)
             elif rolling:
                 save_checkpoint(files.last_checkpoint)
+                t0 += _notify(on_checkpoint, step, config)
             if sigterm.raised:
                 if step not in checkpoint_steps:
                     save_checkpoint(files.last_checkpoint)
