@@ -51,30 +51,6 @@ onstart:
         print(f"kept a replaced run: {line}", file=sys.stderr)
 
 
-def config_files():
-    """This call's --configfile files, relative to the working directory where they are inside it."""
-    files = [os.path.relpath(f) for f in workflow.overwrite_configfiles]
-    return [r if not r.startswith("..") else str(f) for r, f in zip(files, workflow.overwrite_configfiles)]
-
-
-def config_arguments():
-    """This call's config arguments, as the commands the end messages print must repeat them."""
-    args = [a for f in config_files() for a in ("--configfile", f)]
-    if workflow.config_settings.replace_workflow_config:
-        args.append("--replace-workflow-config")
-    overrides = workflow.config_settings.config
-    return args + (["--config", *(f"{k}={v}" for k, v in overrides.items())] if overrides else [])
-
-
-def status_command():
-    """`python -m gan status` for this benchmark: its one complete config, else its results folder (which knows its
-    config once the DAG has written provenance.json)."""
-    files, settings = config_files(), workflow.config_settings
-    if not settings.config and (len(files) == 1 and settings.replace_workflow_config or not files):
-        return f"python -m gan status --configfile {files[0] if files else 'config/config.yaml'}"
-    return f"python -m gan status --results-dir {LAYOUT.root}"
-
-
 # What to open when the DAG ends, or which logs to read when it failed (gan.status)
 onsuccess:
     print(

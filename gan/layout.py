@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-#: every table the tables stage writes, each as .csv, .md and .tex
+#: every table the tables stage writes, each as .csv, .md, .tex and .html (the report shows the .html)
 TABLES = ("final_scores", "pairwise", "toy")
-TABLE_FORMATS = ("csv", "md", "tex")
-#: the long form of final_scores (every metric of every dataset and objective), CSV only
+TABLE_FORMATS = ("csv", "md", "tex", "html")
+#: the long form of final_scores (every metric of every dataset and objective), as .csv and .html
 ALL_METRICS_TABLE = "final_scores_all_metrics"
 #: the tidy tables the aggregate stage writes (CSV)
 AGGREGATES = ("scores", "training", "runs", "floors")
@@ -164,8 +164,8 @@ class Layout:
 
     @_rooted
     def one_off_run(self, dataset: str, objective: str, seed: int | str, config_hash: str) -> str:
-        """A `python -m gan train` run given no --run-dir (root: results_root(.., ONE_OFF)): its settings' hash in the name, so other
-        settings never resume from, or overwrite, its files; the same settings resume it."""
+        """A `python -m gan train` run given no --run-dir (root: results_root(.., ONE_OFF)): its settings' hash in
+        the name, so other settings never resume from, or overwrite, its files; the same settings resume it."""
         return f"{self.root}/{dataset}/{objective}/seed{seed}-{config_hash}"
 
     # --- references and feature extractors ---------------------------------------------------------------------
@@ -201,7 +201,8 @@ class Layout:
 
     def tables(self, names: Sequence[str] = TABLES) -> list[str]:
         """Every file of the tables stage: each table in every format, and the long form of final_scores."""
-        return [self.table(n, f) for n in names for f in TABLE_FORMATS] + [self.table(ALL_METRICS_TABLE, "csv")]
+        return [self.table(n, f) for n in names for f in TABLE_FORMATS] + [self.table(ALL_METRICS_TABLE, f)
+                                                                           for f in ("csv", "html")]
 
     def figure(self, stem: str, fmt: str, stage: str = "figures") -> str:
         """A figure file; which figures exist is the figure registry's plan (gan.report.registry)."""

@@ -124,6 +124,38 @@ def failure_message(failed: Iterable[tuple[str, Sequence[str]]], status: str) ->
 
 
 # --------------------------------------------------------------------------------------------------
+# Rule params as the Snakemake report shows them
+# --------------------------------------------------------------------------------------------------
+
+class _Summarised:
+    """A container param that the Snakemake report's "Job parameters" shows as a count (str), while Snakemake's
+    rerun check, which compares repr(), and the job, which unpickles it, see all of it."""
+
+    def __str__(self) -> str:
+        return f"<{len(self)} {type(self).what}>"
+
+
+class SummarisedList(_Summarised, list):
+    what = "entries"
+
+
+class SummarisedDict(_Summarised, dict):
+    what = "named inputs"
+
+
+def summarised(params: dict[str, Any]) -> dict[str, Any]:
+    """`params` with every list or dict of more than a few items wrapped so the report shows its size, not every
+    path of it (the figures rule lists each sample file it reads)."""
+    def wrap(value):
+        if isinstance(value, dict) and len(value) > 3:
+            return SummarisedDict(value)
+        if isinstance(value, (list, tuple)) and len(value) > 3:
+            return SummarisedList(value)
+        return value
+    return {key: wrap(value) for key, value in params.items()}
+
+
+# --------------------------------------------------------------------------------------------------
 # `python -m gan status` (gan/cli.py registers it)
 # --------------------------------------------------------------------------------------------------
 

@@ -52,7 +52,7 @@ def test_smoke_run_fills_the_tidy_table(smoke_run):
 def test_smoke_run_writes_every_table_and_figure(smoke_run):
     tables = smoke_run / SMOKE_RESULTS / "tables"
     for name in ("final_scores", "pairwise", "toy"):
-        for ext in ("csv", "md", "tex"):
+        for ext in ("csv", "md", "tex", "html"):
             assert (tables / f"{name}.{ext}").stat().st_size > 0
     final = pd.read_csv(tables / "final_scores.csv")
     assert set(final.objective) == {"gan", "wgan", "wgan-gp"} and set(final.dataset) == {"8gaussians", "digits"}
@@ -104,7 +104,7 @@ def test_rerun_does_nothing_and_a_new_seed_adds_only_its_jobs(smoke_run):
 def test_report_builds(smoke_run):
     snakemake(smoke_run, *complete_config("config/smoke.yaml"), "--report", f"{SMOKE_RESULTS}/report.html")
     html = (smoke_run / SMOKE_RESULTS / "report.html").read_text(errors="replace")
-    assert "convergence_steps" in html and "final_scores" in html
+    assert "convergence_steps" in html and "final_scores.html" in html  # tables as pages shown in the report
     # the workflow's description and every run's samples by checkpoint (a page per run)
     assert "real-vs-real floor" in html and "Samples of every run" in html
     assert html.count("by_step.png") >= len(smoke_config()["objectives"]) * len(smoke_config()["seeds"]) * 2

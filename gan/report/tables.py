@@ -1,8 +1,9 @@
 """Result tables from the aggregated CSVs: final scores, pairwise objective comparisons and the toy table.
 
-Each table is written three ways into `out_dir` (atomically): ``<name>.csv`` (numbers, full precision, for
-machines), ``<name>.md`` (Markdown via pandas/tabulate) and ``<name>.tex`` (LaTeX booktabs `table` via pandas
-Styler), the last two with the same rows, a caption and footnotes recording the evaluation protocol.
+Each table is written four ways into `out_dir` (atomically): ``<name>.csv`` (numbers, full precision, for
+machines), ``<name>.md`` (Markdown via pandas/tabulate), ``<name>.tex`` (LaTeX booktabs `table` via pandas
+Styler) and ``<name>.html`` (a page the Snakemake report shows inline), the last three with the same rows, a
+caption and footnotes recording the evaluation protocol.
 
 Definitions used throughout (also stated in the captions and notes):
 - *final step*: the largest checkpoint step of a (dataset, objective) in scores.csv.
@@ -121,6 +122,23 @@ def to_latex(df: pd.DataFrame, caption: str = "", label: str = "", notes: Sequen
     return tex
 
 
+HTML_STYLE = ("body{font-family:sans-serif;font-size:14px;margin:1em}table{border-collapse:collapse}"
+              "th,td{padding:3px 8px;border-bottom:1px solid #ddd;white-space:nowrap}td{text-align:right}"
+              "td:first-child,td:nth-child(2){text-align:left}th{background:#f4f4f4;text-align:left}"
+              "ol,p{max-width:60em;color:#333}")
+
+
+def to_html(df: pd.DataFrame, title: str = "", notes: Sequence[str] = ()) -> str:
+    """A self-contained page: the caption, the table as written in the Markdown one, the notes."""
+    from html import escape
+
+    body = df.to_html(index=False, escape=True, border=0, na_rep="") if len(df) else "<p>(no rows)</p>"
+    head = f"<h3>{escape(title)}</h3>\n" if title else ""
+    foot = ("<ol>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ol>\n") if notes else ""
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
+            f"<style>{HTML_STYLE}</style></head>\n<body>\n{head}{body}\n{foot}</body></html>\n")
+
+
 def _n_text_cols(df: pd.DataFrame) -> int:
     n = 0
     for c in df.columns:
@@ -133,13 +151,14 @@ def _n_text_cols(df: pd.DataFrame) -> int:
 
 def write_table(numeric: pd.DataFrame, display: pd.DataFrame, out_dir: str | Path, name: str, caption: str,
                 notes: Sequence[str] = ()) -> list[Path]:
-    """`numeric` -> name.csv; `display` -> name.md and name.tex (with `caption` and `notes`)."""
+    """`numeric` -> name.csv; `display` -> name.md, name.tex and name.html (with `caption` and `notes`)."""
     out_dir = Path(out_dir)
     paths = [write_csv(numeric, out_dir / f"{name}.csv")]
-    md, tex = out_dir / f"{name}.md", out_dir / f"{name}.tex"
+    md, tex, html = out_dir / f"{name}.md", out_dir / f"{name}.tex", out_dir / f"{name}.html"
     write_text(md, to_markdown(display, caption, notes))
     write_text(tex, to_latex(display, caption, f"tab:{name}", notes))
-    return paths + [md, tex]
+    write_text(html, to_html(display, caption, notes))
+    return paths + [md, tex, html]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -393,6 +412,9 @@ def final_scores_table(scores: pd.DataFrame, runs: pd.DataFrame | None = None,
     return numeric, display, _ordered(long) if len(long) else long, notes
 
 
+ALL_METRICS_CAPTION = ("Every metric's final score, one row per dataset, objective and metric: mean and std over the "
+                       "finished runs at the last checkpoint, with the metric's real-vs-real floor (final_scores.csv "
+                       "holds the same numbers in wide form)")
 PAIRWISE_CAPTION = ("Pairwise comparison of objectives on the final-checkpoint score over seeds: effect size first "
                     "(paired rank-biserial r or Cliff's δ, > 0 when A is better, diverged runs ranked worst; mean "
                     "difference of finished runs with its 95% t-interval), then the exact two-sided p, its Holm "
@@ -583,7 +605,7 @@ def make_tables(tables_dir: str | Path, out_dir: str | Path | None = None, *,
     """Read `tables_dir`/scores.csv (and runs.csv and floors.csv when present); write the result tables into
     `out_dir`.
 
-    Writes final_scores.{csv,md,tex}, final_scores_all_metrics.csv, pairwise.{csv,md,tex}, toy.{csv,md,tex}
+    Writes final_scores.{csv,md,tex,html}, final_scores_all_metrics.{csv,html}, pairwise.*, toy.*
     (gan.layout.Layout.tables). `primary`: the headline metric, one name or {dataset: name}; default: the
     best-ranked registered metric a dataset has (gan.metrics Output.rank: fid for images, w1 for toy data).
     floors.csv (dataset, metric, floor_mean, floor_std, floor_repeats, n_gen, n_real) adds a real-vs-real floor
@@ -607,6 +629,10 @@ def tables_from_frames(scores: pd.DataFrame, runs: pd.DataFrame | None, out_dir:
     numeric, display, long, notes = final_scores_table(scores, runs, primary, floors)
     out["final_scores"] = write_table(numeric, display, out_dir, "final_scores", FINAL_CAPTION, notes)
     out["final_scores"].append(write_csv(long, Path(out_dir) / f"{ALL_METRICS_TABLE}.csv"))
+    readable = long.map(lambda v: fmt_num(v) if isinstance(v, float) else v)
+    html = Path(out_dir) / f"{ALL_METRICS_TABLE}.html"
+    write_text(html, to_html(readable, ALL_METRICS_CAPTION))
+    out["final_scores"].append(html)
     numeric, display, notes = pairwise_table(scores, primary)
     out["pairwise"] = write_table(numeric, display, out_dir, "pairwise", PAIRWISE_CAPTION, notes)
     numeric, display, notes = toy_table(scores, runs, floors)
