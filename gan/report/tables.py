@@ -261,6 +261,50 @@ def protocol_notes(scores: pd.DataFrame, datasets: Sequence[str] | None = None) 
     return notes
 
 
+def _first_sentence(text: str | None) -> str:
+    text = " ".join((text or "").split())
+    end = text.find(". ")
+    return (text[:end] if end >= 0 else text).rstrip(".")
+
+
+def code_notes(keys: Sequence[str]) -> list[str]:
+    """Which code produced each number: for every metric key shown, the registered function that computed it and
+    the feature space it ran in (the extractor's module), read from the metric registry."""
+    import sys
+
+    from gan.metrics.registry import extractor, metric_keys
+
+    known, notes = metric_keys(), []
+    for key in dict.fromkeys(keys):
+        if key not in known:
+            continue
+        metric, space, output = known[key]
+        fn = getattr(metric.fn, "__wrapped__", metric.fn)
+        unit = extractor(space)
+        where = sys.modules.get(unit.__module__)
+        notes.append(f"{output.label} ({key}): computed by {fn.__module__}.{fn.__name__} "
+                     f"({_first_sentence(fn.__doc__)}) on the '{metric.feature_in(space)}' features of the "
+                     f"'{space}' extractor ({unit.__module__}: {_first_sentence(where.__doc__ if where else '')}).")
+    return notes
+
+
+def negative_floor_notes(floors: pd.DataFrame | None) -> list[str]:
+    """Why a floor below 0 is no error: one note per metric whose real-vs-real mean is negative."""
+    if floors is None or "floor_mean" not in floors:
+        return []
+    below = floors[pd.to_numeric(floors["floor_mean"], errors="coerce") < 0]
+    notes = []
+    for metric, rows in below.groupby("metric", sort=True):
+        spec = metric_spec(metric)
+        where = ", ".join(f"{r.dataset} {fmt_num(r.floor_mean)}" for r in rows.itertuples())
+        notes.append(f"{spec.label} ({metric}) has a negative floor ({where}): it is an unbiased estimate (KID: of "
+                     "the squared maximum mean discrepancy with a cubic polynomial kernel) of a quantity that is 0 "
+                     "for identical distributions, so real-vs-real values scatter around 0 and below it; compare a "
+                     "model with the floor and its spread, not with 0. Its unit is the kernel's, in its feature "
+                     "space: values compare only within one space and one N.")
+    return notes
+
+
 def _ordered(df: pd.DataFrame) -> pd.DataFrame:
     if df.empty:
         return df
@@ -404,6 +448,8 @@ def final_scores_table(scores: pd.DataFrame, runs: pd.DataFrame | None = None,
     if kid_clf:
         notes.append("KID of " + ", ".join(kid_clf) + " is computed on classifier features (kid_classifier).")
     notes += floor_notes(floors, datasets)
+    notes += negative_floor_notes(floors)
+    notes += code_notes([*numeric["metric"].dropna(), *numeric.get("kid_metric", pd.Series(dtype=str)).dropna()])
     notes += protocol_notes(scores)
     if runs is not None and "device" in runs and runs["device"].notna().any():
         devs = sorted({str(d) for d in runs["device"].dropna() if str(d)})
@@ -531,6 +577,7 @@ def pairwise_table(scores: pd.DataFrame, primary: dict[str, str] | str | None = 
         family_note(shown),
         min_p_note(shown),
         f"Fewer than {MIN_N} outcomes in a group (pairs when paired): no test ('{NO_TEST}').",
+        *code_notes(list(family.values())),
     ]
     return numeric, display, notes
 
@@ -594,6 +641,7 @@ def toy_table(scores: pd.DataFrame, runs: pd.DataFrame | None = None, floors: pd
              "of the high-quality samples, in nats. W1 = exact Wasserstein-1 distance between generated and real "
              "points.", "n = finished runs with a final score. " + MEANS_NOTE]
     notes += floor_notes(floors, toy) if toy else []
+    notes += code_notes(metrics) if toy else []
     notes += protocol_notes(scores, toy)
     if not toy:
         notes.append("No toy dataset in these results.")
