@@ -135,7 +135,8 @@ class _Summarised:
         return f"<{len(self)} {type(self).what}>"
 
 
-class SummarisedList(_Summarised, list):
+class SummarisedTuple(_Summarised, tuple):
+    """A tuple: Snakemake rebuilds a list param as a plain list (applying wildcards to its strings), not a tuple."""
     what = "entries"
 
 
@@ -150,7 +151,7 @@ def summarised(params: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, dict) and len(value) > 3:
             return SummarisedDict(value)
         if isinstance(value, (list, tuple)) and len(value) > 3:
-            return SummarisedList(value)
+            return SummarisedTuple(value)
         return value
     return {key: wrap(value) for key, value in params.items()}
 

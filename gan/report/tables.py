@@ -124,8 +124,7 @@ def to_latex(df: pd.DataFrame, caption: str = "", label: str = "", notes: Sequen
 
 HTML_STYLE = ("body{font-family:sans-serif;font-size:14px;margin:1em}table{border-collapse:collapse}"
               "th,td{padding:3px 8px;border-bottom:1px solid #ddd;white-space:nowrap}td{text-align:right}"
-              "td:first-child,td:nth-child(2){text-align:left}th{background:#f4f4f4;text-align:left}"
-              "ol,p{max-width:60em;color:#333}")
+              "th{background:#f4f4f4;text-align:left}ol,p{max-width:60em;color:#333}")
 
 
 def to_html(df: pd.DataFrame, title: str = "", notes: Sequence[str] = ()) -> str:
@@ -133,10 +132,12 @@ def to_html(df: pd.DataFrame, title: str = "", notes: Sequence[str] = ()) -> str
     from html import escape
 
     body = df.to_html(index=False, escape=True, border=0, na_rep="") if len(df) else "<p>(no rows)</p>"
+    # the leading text columns (dataset, objective, metric, ...) left, numbers right, as the LaTeX table has them
+    style = HTML_STYLE + f"td:nth-child(-n+{_n_text_cols(df)}){{text-align:left}}" if len(df) else HTML_STYLE
     head = f"<h3>{escape(title)}</h3>\n" if title else ""
     foot = ("<ol>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ol>\n") if notes else ""
     return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
-            f"<style>{HTML_STYLE}</style></head>\n<body>\n{head}{body}\n{foot}</body></html>\n")
+            f"<style>{style}</style></head>\n<body>\n{head}{body}\n{foot}</body></html>\n")
 
 
 def _n_text_cols(df: pd.DataFrame) -> int:
@@ -449,7 +450,8 @@ def final_scores_table(scores: pd.DataFrame, runs: pd.DataFrame | None = None,
         notes.append("KID of " + ", ".join(kid_clf) + " is computed on classifier features (kid_classifier).")
     notes += floor_notes(floors, datasets)
     notes += negative_floor_notes(floors)
-    notes += code_notes([*numeric["metric"].dropna(), *numeric.get("kid_metric", pd.Series(dtype=str)).dropna()])
+    shown = [*numeric["metric"].dropna(), *numeric.get("kid_metric", pd.Series(dtype=str)).dropna()]
+    notes += code_notes([k for k in shown if k in scores and scores[k].notna().any()])  # keys with a number
     notes += protocol_notes(scores)
     if runs is not None and "device" in runs and runs["device"].notna().any():
         devs = sorted({str(d) for d in runs["device"].dropna() if str(d)})
