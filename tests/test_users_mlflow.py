@@ -102,3 +102,27 @@ def test_figure1a_is_mirrored_with_the_parent_run(tmp_path):
         Path(path).write_text("x")
     files = {(p.name, folder) for p, folder in tracking._benchmark_files(layout)}
     assert files == {("gradient_norms.csv", "figure1a"), ("figure1a.png", "figure1a")}  # the critics' npz stay
+
+
+def test_a_dag_with_a_tracking_uri_fills_mlflow_while_training(tmp_path):
+    """Only the training jobs run (`--until train`): the configured store already holds the run and its curve, and
+    the DAG's own sync has not run."""
+    from workflow_helpers import complete_config, copy_workflow, snakemake, write_config
+
+    work = copy_workflow(tmp_path / "work")
+    store = tmp_path / "store.db"
+    config = {"experiment": "live-dag", "seeds": [0], "objectives": ["wgan-gp"],
+              "datasets": {"8gaussians": {"train": {"model": "toy", "width": 16, "steps": 40, "batch_size": 32,
+                                                    "log_every": 10}, "checkpoint_steps": [20, 40],
+                                          "samples": 100, "n_real": 100}},
+              "mlflow": {"tracking_uri": f"sqlite:///{store}", "live_every_s": 1}, "figure1a": {"enabled": False}}
+    path = write_config(work, "live.yaml", config).relative_to(work)
+    snakemake(work, "--cores", "1", *complete_config(path), "--until", "train")
+    layout = Layout(str(work / "results/live-dag"))
+    assert not (work / layout.mlflow_synced).exists()  # the DAG's sync is still to come
+    client = MlflowClient(f"sqlite:///{store}")
+    runs = _runs(client, "live-dag")
+    child = runs["8gaussians/wgan-gp/seed0"]
+    assert {m.step for m in client.get_metric_history(child.info.run_id, "train/loss_d")} == {10, 20, 30, 40}
+    assert child.info.status == "FINISHED" and runs[tracking.BENCHMARK_KEY].data.params["experiment"] == "live-dag"
+    assert "MLflow sqlite:" in (work / layout.log("train", "8gaussians", "wgan-gp", "seed0")).read_text()
