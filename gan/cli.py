@@ -1,7 +1,7 @@
 """`python -m gan <command>`: the one command-line front door; the same functions the Snakemake rules call.
 
 Commands: train, sample, bench, prepare (runs), reference, score, train-classifier, fetch-weights (scoring),
-mlflow-sync (gan.tracking registers it). `--plugin FILE` (repeatable, anywhere on the line) loads registrations
+mlflow-sync (gan.tracking registers it), status (every run's progress; gan.status registers it). `--plugin FILE` (repeatable, anywhere on the line) loads registrations
 from a Python file first, so a plugin's objective, dataset, model, extractor or metric and its hyper-parameters are
 flags and choices. Defaults a benchmark config also has are config/schema.yaml's (gan.schema).
 
@@ -223,11 +223,20 @@ def _train_config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .layout import Layout
+    from .config import resolve
+    from .layout import ONE_OFF, Layout, results_root
+    from .runs import settings_hash
+    from .schema import default
     from .training import Preempted, train
 
     cfg = _train_config(args)
-    run_dir = Path(args.run_dir or Layout().run_dir(cfg.dataset_name, cfg.objective_name, cfg.seed))
+    if args.run_dir:
+        run_dir = Path(args.run_dir)
+    else:  # apart from every benchmark's results; other settings never resume it
+        layout = Layout(results_root(default("results_dir"), ONE_OFF))
+        run_dir = Path(layout.one_off_run(cfg.dataset_name, cfg.objective_name, cfg.seed,
+                                          settings_hash(resolve(cfg).to_dict())))
+        print(f"run folder: {run_dir}", file=sys.stderr)
     try:
         summary = train(cfg, run_dir)
     except Preempted as err:
@@ -391,12 +400,13 @@ def _add_run_parsers(sub) -> None:
                                    f"{', '.join(sorted(DATASETS))}. Every training setting and every objective "
                                    "hyper-parameter is a flag; flags override --config.")
     p.add_argument("--config", help="YAML file of training settings (TrainConfig keys; flags override it)")
-    p.add_argument("--run-dir", help="default: results/runs/{dataset}/{objective}/seed{seed}")
+    p.add_argument("--run-dir", help="default: results/one-off/{dataset}/{objective}/seed{seed}-{settings hash} "
+                   "(apart from every benchmark's results; the same settings resume it)")
     _add_train_flags(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="generate N samples of a checkpoint (deterministic for --seed)")
-    p.add_argument("--run-dir", required=True, help="the run folder (results/runs/{dataset}/{objective}/seed{seed})")
+    p.add_argument("--run-dir", required=True, help="the run folder (results/{experiment}/runs/{dataset}/{objective}/seed{seed})")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--step", type=_number(int), help="checkpoint step (generator iterations)")
     which.add_argument("--steps", action=ListAction, element=_number(int), metavar="N",
@@ -565,9 +575,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="`python -m gan COMMAND --help` for its flags")
     _add_run_parsers(sub)
     _add_scoring_parsers(sub)
-    from . import tracking
+    from . import status, tracking
 
     tracking.add_parser(sub)
+    status.add_parser(sub)
     return parser
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from .config import MODEL_KEYS, ConfigError, TrainConfig, resolve
 from .datasets import DatasetSpec, dataset_spec
-from .layout import Layout
+from .layout import Layout, results_root
 from .metrics.registry import EXTRACTORS, Download, Extractor
 from .objectives import OBJECTIVES
 from .provenance import config_hash
@@ -110,7 +110,7 @@ class BenchmarkGrid:
         load_plugins(config.get("plugins", []))
         # what the schema leaves unset, as Snakemake's validation fills it (a no-op on the DAG's validated config)
         settings = with_defaults(config)
-        self.layout = Layout(settings["results_dir"], settings["resources_dir"])
+        self.layout = Layout(results_root(settings["results_dir"], config.get("experiment")), settings["resources_dir"])
         self.scoring = settings["scoring"]
         self.eval_seed = int(self.scoring["eval_seed"])
         self.device = settings["device"]

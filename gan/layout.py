@@ -14,14 +14,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-#: every table the tables stage writes, each as .csv, .md and .tex
+#: every table the tables stage writes, each as .csv, .md, .tex and .html (the report shows the .html)
 TABLES = ("final_scores", "pairwise", "toy")
-TABLE_FORMATS = ("csv", "md", "tex")
-#: the long form of final_scores (every metric of every dataset and objective), CSV only
+TABLE_FORMATS = ("csv", "md", "tex", "html")
+#: the long form of final_scores (every metric of every dataset and objective), as .csv and .html
 ALL_METRICS_TABLE = "final_scores_all_metrics"
 #: the tidy tables the aggregate stage writes (CSV)
 AGGREGATES = ("scores", "training", "runs", "floors")
 FIGURE_FORMATS = ("pdf", "png")
+#: the folder name (in place of an experiment's) of `python -m gan train` runs given no --run-dir
+ONE_OFF = "one-off"
+
+
+def results_root(results_dir: str, experiment: str) -> str:
+    """A benchmark's results folder: `results_dir` (config/schema.yaml's default: ``results/{experiment}``) with
+    `{experiment}` replaced, so that configs of different experiments never share a file."""
+    if "{experiment}" in results_dir and not experiment:
+        raise ValueError(f"results_dir {results_dir!r} names {{experiment}} but the config names no experiment")
+    return results_dir.replace("{experiment}", experiment or "")
 
 
 def step_name(step: int | str) -> str:
@@ -146,6 +156,18 @@ class Layout:
     def run(self, dataset: str, objective: str, seed: int | str) -> RunFiles:
         return RunFiles(self.run_dir(dataset, objective, seed))
 
+    @_rooted
+    def set_aside(self, dataset: str, objective: str, seed: int | str, config_hash: str) -> str:
+        """Where a finished (or started) run goes when the config changes its settings (gan.runs): out of `runs/`,
+        named by the hash of the settings it was trained with, so the DAG's patterns and globs never see it."""
+        return f"{self.root}/replaced/{dataset}/{objective}/seed{seed}-{config_hash}"
+
+    @_rooted
+    def one_off_run(self, dataset: str, objective: str, seed: int | str, config_hash: str) -> str:
+        """A `python -m gan train` run given no --run-dir (root: results_root(.., ONE_OFF)): its settings' hash in
+        the name, so other settings never resume from, or overwrite, its files; the same settings resume it."""
+        return f"{self.root}/{dataset}/{objective}/seed{seed}-{config_hash}"
+
     # --- references and feature extractors ---------------------------------------------------------------------
     @_rooted
     def reference(self, dataset: str, extractor: str, mode: str, split: str, n_real: int | str,
@@ -179,7 +201,8 @@ class Layout:
 
     def tables(self, names: Sequence[str] = TABLES) -> list[str]:
         """Every file of the tables stage: each table in every format, and the long form of final_scores."""
-        return [self.table(n, f) for n in names for f in TABLE_FORMATS] + [self.table(ALL_METRICS_TABLE, "csv")]
+        return [self.table(n, f) for n in names for f in TABLE_FORMATS] + [self.table(ALL_METRICS_TABLE, f)
+                                                                           for f in ("csv", "html")]
 
     def figure(self, stem: str, fmt: str, stage: str = "figures") -> str:
         """A figure file; which figures exist is the figure registry's plan (gan.report.registry)."""
@@ -218,6 +241,11 @@ class Layout:
         template = probe.provenance if kind == "provenance" else probe.aggregate(kind)
         depth = len(Path(template).parts) - 1
         return cls(root=str(Path(path).parents[depth - 1]))
+
+    @property
+    def report(self) -> str:
+        """`snakemake --report` target: the self-contained HTML report."""
+        return f"{self.root}/report.html"
 
     @property
     def mlflow_db(self) -> str:

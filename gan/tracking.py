@@ -1,7 +1,9 @@
 """MLflow mirror of the result files, with one writer: `sync` (rule `mlflow_sync`, `python -m gan mlflow-sync`).
 
-The files under results/ are the source of truth; training jobs never talk to MLflow. `sync` reads the files of
-every finished run (the ones with a summary.json) and adds whatever MLflow lacks:
+The files under results/ are the source of truth, and `sync` is the one writer: it reads the files of every
+finished run (the ones with a summary.json) and adds whatever MLflow lacks. With a tracking URI configured, a
+training job calls it for its own run at checkpoints (`LiveMirror`: the curve so far, the run left running) and when
+it ends, failing soft; the DAG's `mlflow_sync` rule does the rest at the end. Every sync is:
 
 * idempotent: a second sync adds nothing (metric points and sample pictures are compared by (key, step), params
   by key, artifacts by name and size); a run is found again by the tag
@@ -12,7 +14,8 @@ every finished run (the ones with a summary.json) and adds whatever MLflow lacks
   is created twice.
 
 Structure, as MLflow 3's UI expects it: one experiment per benchmark, tagged as a training experiment; one parent
-run (key "benchmark": tables, figures, provenance.json) with a child per (dataset, objective, seed) (MLflow's
+run (key "benchmark": the benchmark config's hash and keys as params; tables, figures, Figure 1(a), provenance.json)
+with a child per (dataset, objective, seed) (MLflow's
 ``mlflow.parentRunId``); the code version in ``mlflow.source.git.commit``; metric points, run start and end at the
 training's own times, from summary.json and metrics.csv; each checkpoint's sample picture as an image at its step
 (``log_image``: the step slider of the run's page). The sync reports the experiment's address in the UI
@@ -132,21 +135,45 @@ def _start_seconds(summary: Mapping[str, Any], summary_path: Path) -> float:
         if isinstance(value, str):
             with contextlib.suppress(ValueError):
                 return datetime.datetime.fromisoformat(value).timestamp()
-    return summary_path.stat().st_mtime - float(summary.get("wall_clock_s") or 0.0)
+    return summary_path.stat().st_mtime - float(summary.get("wall_clock_s") or 0.0)  # an old summary.json
 
 
-def read_run(run_dir: str | os.PathLike, results_dir: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Everything MLflow should hold for one finished run, read from its files (identity from summary.json).
+def _training_summary(files: RunFiles, live: Mapping[str, Any]) -> dict[str, Any]:
+    """What summary.json will say, as far as a run still training knows it: identity and settings from the training
+    job (`live`: dataset, objective, seed, config), time from its metrics.csv so far."""
+    from .provenance import config_hash
+
+    elapsed, last = 0.0, None
+    if files.metrics.exists():
+        with open(files.metrics, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                if _number(row.get("step")) is not None and _number(row.get("time_s")) is not None:
+                    last, elapsed = int(_number(row["step"])), _number(row["time_s"])
+        started = files.metrics.stat().st_mtime - elapsed
+    else:
+        started = datetime.datetime.now().timestamp()
+    config = dict(live["config"])
+    return {"status": "running", "dataset": live["dataset"], "objective": live["objective"], "seed": live["seed"],
+            "model": config.get("model"), "config": config, "config_hash": config_hash(config),
+            "started_at": started, "wall_clock_s": elapsed, "steps_done": last, "checkpoints": {}}
+
+
+def read_run(run_dir: str | os.PathLike, results_dir: str | os.PathLike | None = None,
+             live: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Everything MLflow should hold for one finished run, read from its files (identity from summary.json); with
+    `live` (dataset, objective, seed, config: the training job's own) and no summary.json yet, what a run still
+    training has written (metrics.csv so far), its `status` tag "running".
 
     Returns {"key", "name", "start_ms", "end_ms", "tags", "params", "metrics": [Metric], "files": [(path, dir)],
-    "pictures": [(step, path)]}.
+    "pictures": [(step, path)], "finished"}.
     """
     from mlflow.entities import Metric
 
     files = RunFiles(run_dir)
-    if not files.summary.exists():
+    finished = files.summary.exists()
+    if not finished and live is None:
         raise FileNotFoundError(f"{files.summary} does not exist: the run has not finished training")
-    summary = read_summary(files.dir)
+    summary = read_summary(files.dir) if finished else _training_summary(files, live)
     dataset, objective, seed = summary["dataset"], summary["objective"], int(summary["seed"])
     start = _start_seconds(summary, files.summary)
     end = start + float(summary.get("wall_clock_s") or 0.0)
@@ -177,8 +204,10 @@ def read_run(run_dir: str | os.PathLike, results_dir: str | os.PathLike | None =
                 metrics += [Metric(f"train/{name}", value, ts, int(step)) for name, value in
                             ((n, _number(v)) for n, v in row.items() if n != "step") if value is not None]
     steps_done = int(summary.get("steps_done") or 0)
-    metrics += [Metric(f"summary/{name}", _number(summary[name]), _ms(end), steps_done)
-                for name in ("steps_done", "wall_clock_s", "diverged_step") if _number(summary.get(name)) is not None]
+    if finished:
+        metrics += [Metric(f"summary/{name}", _number(summary[name]), _ms(end), steps_done)
+                    for name in ("steps_done", "wall_clock_s", "diverged_step")
+                    if _number(summary.get(name)) is not None]
 
     missing, pictures = [], []
     for step in config.get("checkpoint_steps") or ():
@@ -199,7 +228,7 @@ def read_run(run_dir: str | os.PathLike, results_dir: str | os.PathLike | None =
         tags["scores.missing"] = _cut("; ".join(missing))
     return {"key": run_key(dataset, objective, seed), "name": f"{dataset}-{objective}-seed{seed}",
             "start_ms": _ms(start), "end_ms": _ms(end), "tags": tags, "params": params, "metrics": metrics,
-            "files": [(files.summary, None)], "pictures": pictures}
+            "files": [(files.summary, None)] if finished else [], "pictures": pictures, "finished": finished}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -363,9 +392,15 @@ def _terminate(client, run, end_ms: int) -> None:
 
 
 def _benchmark_files(layout: Layout) -> list[tuple[Path, str]]:
-    """The benchmark's final outputs that exist: every file of tables/ and figures/, and provenance.json."""
+    """The benchmark's final outputs that exist: every file of tables/, figures/ and figure1a/ (WGAN-GP Figure 1(a)
+    and its gradient-norm table; its critics' npz stay on disk), and provenance.json."""
     out = []
-    for folder in (Path(layout.table("x", "csv")).parent, Path(layout.figure("x", "png")).parent):
+    figure1a = Path(layout.figure1a_table("csv")).parent
+    for folder in (Path(layout.table("x", "csv")).parent, Path(layout.figure("x", "png")).parent, figure1a):
+        if folder == figure1a:
+            out += [(p, folder.name) for p in sorted(folder.glob("*")) if p.is_file() and p.suffix != ".npz"
+                    and not p.name.startswith(".")]
+            continue
         out += [(p, folder.name) for p in sorted(folder.glob("*")) if p.is_file() and not p.name.startswith(".")]
     provenance = Path(layout.provenance)
     return out + ([(provenance, None)] if provenance.is_file() else [])
@@ -375,12 +410,25 @@ def _benchmark_files(layout: Layout) -> list[tuple[Path, str]]:
 # The sync
 # --------------------------------------------------------------------------------------------------
 
+def benchmark_params(config: Mapping[str, Any]) -> dict[str, str]:
+    """The parent run's params: the benchmark config's hash and every key of it (seeds, objectives, datasets with
+    their settings, scoring, ...) as dotted params, without credentials."""
+    from .provenance import config_hash
+
+    return {"config_hash": config_hash(dict(config)), **flatten_params(redact(dict(config)))}
+
+
 def sync(results_dir: str | os.PathLike = "results", tracking_uri: str | None = None,
          experiment: str = DEFAULT_EXPERIMENT,
-         runs: Iterable[tuple[str, str, int]] | None = None) -> dict[str, Any]:
+         runs: Iterable[tuple[str, str, int]] | None = None,
+         benchmark: Mapping[str, Any] | None = None,
+         live: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Bring MLflow up to date from the result files; idempotent. Returns what it did, as a JSON-able dict.
 
     `runs`: the (dataset, objective, seed) to mirror (the DAG's grid); default every run folder with a summary.json.
+    `benchmark`: the benchmark's config, the parent run's params (benchmark_params). `live`: a training job's own
+    run while it trains (dataset, objective, seed, config; `LiveMirror`): mirrored alone, with its curve so far and
+    left running, and the parent's files are left to the DAG's sync.
     Raises FileNotFoundError for a missing results folder or summary, TrackingError when MLflow fails.
     """
     from mlflow import MlflowClient
@@ -389,11 +437,14 @@ def sync(results_dir: str | os.PathLike = "results", tracking_uri: str | None = 
         raise FileNotFoundError(f"no results folder {results_dir}")
     layout = Layout(str(results_dir))
     uri = resolve_tracking_uri(tracking_uri, results_dir)
-    if runs is None:
-        run_dirs = sorted(Path(p).parent for p in glob.glob(str(layout.run("*", "*", "*").summary)))
+    if live is not None:
+        children = [read_run(layout.run_dir(live["dataset"], live["objective"], live["seed"]), results_dir, live)]
     else:
-        run_dirs = [Path(layout.run_dir(d, o, s)) for d, o, s in runs]
-    children = [read_run(d, results_dir) for d in run_dirs]  # every file is read before MLflow is touched
+        if runs is None:
+            run_dirs = sorted(Path(p).parent for p in glob.glob(str(layout.run("*", "*", "*").summary)))
+        else:
+            run_dirs = [Path(layout.run_dir(d, o, s)) for d, o, s in runs]
+        children = [read_run(d, results_dir) for d in run_dirs]  # every file is read before MLflow is touched
     local = not uri.startswith(("http://", "https://", "databricks"))
     artifact_location = Path(layout.mlflow_artifacts).resolve().as_posix() if local else None
     report = {"tracking_uri": redact(uri), "experiment": experiment, "ui_path": None, "runs": len(children),
@@ -411,7 +462,9 @@ def sync(results_dir: str | os.PathLike = "results", tracking_uri: str | None = 
             git = next((c["tags"][GIT_TAG] for c in children if GIT_TAG in c["tags"]), None)
             parent, created = _find_or_create(client, experiment_id, key, experiment, start, {})
             report["runs_created"] += created
-            _update(client, parent, {**SOURCE_TAGS, **({GIT_TAG: git} if git else {})}, {}, [])
+            n_params, _, _ = _update(client, parent, {**SOURCE_TAGS, **({GIT_TAG: git} if git else {})},
+                                     benchmark_params(benchmark) if benchmark else {}, [])
+            report["params_added"] += n_params
             for child in children:
                 key = child["key"]
                 tags = {**child["tags"], PARENT_TAG: parent.info.run_id}
@@ -423,10 +476,13 @@ def sync(results_dir: str | os.PathLike = "results", tracking_uri: str | None = 
                 report["metric_points_changed"] += n_changed
                 report["images_added"] += _log_pictures(client, run.info.run_id, child["pictures"])
                 report["artifacts_added"] += _upload(client, run.info.run_id, child["files"])
-                _terminate(client, run, child["end_ms"])
+                if child["finished"]:
+                    _terminate(client, run, child["end_ms"])
             key = BENCHMARK_KEY
-            report["artifacts_added"] += _upload(client, parent.info.run_id, _benchmark_files(layout), always=True)
-            _terminate(client, parent, end)
+            if live is None:
+                report["artifacts_added"] += _upload(client, parent.info.run_id, _benchmark_files(layout),
+                                                     always=True)
+                _terminate(client, parent, end)
         except TrackingError:
             raise
         except Exception as exc:
@@ -439,6 +495,54 @@ def sync(results_dir: str | os.PathLike = "results", tracking_uri: str | None = 
     return report
 
 
+class LiveMirror:
+    """A training job's own run in MLflow while it trains (`train(..., on_checkpoint=mirror)`): at a checkpoint, when
+    `every_s` seconds have passed since its last sync (the first checkpoint always), `sync(live=...)` adds the curve
+    so far; when training ends, `finished()` syncs the finished run. Through `sync`, so under its lock (one writer at
+    a time) and from the files. Failing soft: a store or server that is down costs a warning in the job's log, never
+    the training; the DAG's sync fills in everything at the end."""
+
+    def __init__(self, results_dir: str, tracking_uri: str | None, experiment: str, dataset: str, objective: str,
+                 seed: int, benchmark: Mapping[str, Any] | None = None, every_s: float = 300.0):
+        self.results_dir, self.tracking_uri, self.experiment = results_dir, tracking_uri, experiment
+        self.identity = {"dataset": dataset, "objective": objective, "seed": int(seed)}
+        self.benchmark, self.every_s, self._last = benchmark, every_s, None
+
+    @classmethod
+    def for_job(cls, config: Mapping[str, Any], dataset: str, objective: str, seed: int) -> "LiveMirror | None":
+        """The mirror of a DAG's training job, from the benchmark's validated config: only where a tracking URI is
+        configured (MLFLOW_TRACKING_URI or mlflow.tracking_uri: a server someone watches; the local store is filled
+        at the end), the mirror is enabled and mlflow.live_every_s is not 0."""
+        from .layout import results_root
+
+        mlflow = config.get("mlflow") or {}
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or mlflow.get("tracking_uri")
+        every = float(mlflow.get("live_every_s", 0))
+        if not (uri and mlflow.get("enabled", True) and every > 0):
+            return None
+        root = results_root(config["results_dir"], config["experiment"])
+        return cls(root, mlflow.get("tracking_uri"), config["experiment"], dataset, objective, seed, config, every)
+
+    def __call__(self, step: int, config: Mapping[str, Any]) -> None:
+        now = datetime.datetime.now().timestamp()
+        if self._last is not None and now - self._last < self.every_s:
+            return
+        self._last = now
+        self._sync(live={**self.identity, "config": dict(config)})
+
+    def finished(self) -> None:
+        self._sync(runs=[(self.identity["dataset"], self.identity["objective"], self.identity["seed"])])
+
+    def _sync(self, **which) -> None:
+        try:
+            report = sync(self.results_dir, self.tracking_uri, self.experiment, benchmark=self.benchmark, **which)
+            log.info("MLflow %s: %d metric points, %d images added", report["tracking_uri"],
+                     report["metric_points_added"], report["images_added"])
+        except Exception as err:  # the files are the source of truth: the DAG's sync fills in what this missed
+            log.warning("MLflow mirror of this run skipped (%s: %s); the DAG's sync fills it in", type(err).__name__,
+                        redact(str(err).strip().splitlines()[0] if str(err).strip() else ""))
+
+
 # --------------------------------------------------------------------------------------------------
 # `python -m gan mlflow-sync` (gan/cli.py registers it through add_parser)
 # --------------------------------------------------------------------------------------------------
@@ -446,7 +550,8 @@ def sync(results_dir: str | os.PathLike = "results", tracking_uri: str | None = 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("mlflow-sync", help="mirror the result files into MLflow (idempotent; safe to rerun)",
                               description=__doc__.split("\n\n")[0])
-    p.add_argument("--results-dir", default="results", help="results folder (default: results)")
+    p.add_argument("--results-dir", default=None, help="the benchmark's results folder (default: the one --configfile "
+                   "names, results/{experiment})")
     p.add_argument("--tracking-uri", default=None, help="MLflow URI (env MLFLOW_TRACKING_URI wins; default: the "
                    "benchmark's configured one, else sqlite:///RESULTS/mlflow.db)")
     p.add_argument("--experiment", default=None, help="MLflow experiment (default: the benchmark's, read from "
@@ -471,6 +576,14 @@ def _config_of(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
+    if args.results_dir is None:
+        if not args.configfile:
+            raise ValueError("which results folder? give --results-dir or --configfile (the benchmark's config)")
+        from .layout import results_root
+        from .schema import with_defaults
+
+        config = _config_of(args)
+        args.results_dir = results_root(with_defaults(config)["results_dir"], config.get("experiment"))
     if not Path(args.results_dir).is_dir():
         raise FileNotFoundError(f"no results folder {args.results_dir}")
     config = _config_of(args)
@@ -480,7 +593,7 @@ def _cmd_sync(args: argparse.Namespace) -> int:
                          "--configfile (the benchmark's config) or --experiment")
     try:
         report = sync(args.results_dir, args.tracking_uri or (config.get("mlflow") or {}).get("tracking_uri"),
-                      experiment)
+                      experiment, benchmark=config or None)
     except TrackingError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -488,9 +601,19 @@ def _cmd_sync(args: argparse.Namespace) -> int:
           f"{report['runs_created']} created, {report['metric_points_added']} metric points added, "
           f"{report['images_added']} images added, {report['metric_points_changed']} metric values changed on disk "
           "updated")
-    uri = report["tracking_uri"].replace("://***@", "://")  # the browser asks for the credentials itself
-    if uri.startswith(("http://", "https://")):
-        print(f"training runs: {uri.rstrip('/')}/{report['ui_path']}")
-    elif uri.startswith("sqlite:"):
-        print(f"training runs: `mlflow ui --backend-store-uri {uri}`, then http://127.0.0.1:5000/{report['ui_path']}")
+    for line in ui_hint(report):
+        print(f"training runs: {line}")
     return 0
+
+
+def ui_hint(report: Mapping[str, Any]) -> list[str]:
+    """How to open the training runs of a sync's report (synced.json): a server's link, or the command that serves a
+    local store and the link then; none for a store the UI cannot open."""
+    uri = report["tracking_uri"].replace("://***@", "://")  # the browser asks for the credentials itself
+    if not report.get("ui_path"):
+        return []
+    if uri.startswith(("http://", "https://")):
+        return [f"{uri.rstrip('/')}/{report['ui_path']}"]
+    if uri.startswith("sqlite:"):
+        return [f"`mlflow ui --backend-store-uri {uri}`, then http://127.0.0.1:5000/{report['ui_path']}"]
+    return []

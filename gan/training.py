@@ -21,12 +21,13 @@ import torch
 
 from . import checkpoint as ckpt
 from . import atomic
-from .config import RESUMABLE_KEYS, ConfigError, TrainConfig, resolve
+from .config import ConfigError, TrainConfig, resolve
 from .datasets import Dataset, get_dataset
 from .layout import RunFiles
 from .models import build_models
 from .objectives import Objective, build_objective, build_optimizer
 from .provenance import config_hash, git_state
+from .runs import changed_settings
 from .utils import device_description, package_versions, seed_everything, select_device
 
 log = logging.getLogger("gan.training")
@@ -242,13 +243,25 @@ class _SigtermFlag:
             signal.signal(signal.SIGTERM, self._old)
 
 
-def _compatible(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    return sorted(k for k in current if k not in RESUMABLE_KEYS and stored.get(k) != current[k])
+def _notify(on_checkpoint: Callable[[int, dict[str, Any]], None] | None, step: int, config: dict[str, Any]) -> float:
+    """Call the checkpoint hook (an MLflow mirror) with every random state restored afterwards: whatever it draws,
+    the run goes on as a resumed one would (bitwise resume). Returns the seconds it took, which the training's
+    wall-clock leaves out."""
+    if on_checkpoint is None:
+        return 0.0
+    start, state = time.perf_counter(), ckpt.capture_rng_state()
+    try:
+        on_checkpoint(step, config)
+    finally:
+        ckpt.restore_rng_state(state)
+    return time.perf_counter() - start
 
 
-def train(cfg: TrainConfig, run_dir: str | Path) -> dict[str, Any]:
+def train(cfg: TrainConfig, run_dir: str | Path,
+          on_checkpoint: Callable[[int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train one run into run_dir (checkpoints/, metrics.csv, summary.json); resume if checkpoints exist.
 
+    `on_checkpoint(step, resolved config)` runs after each checkpoint is written (gan.tracking.LiveMirror).
     Returns the summary. Raises Preempted after writing a checkpoint when SIGTERM arrives.
     """
     cfg = resolve(cfg)
@@ -258,7 +271,7 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict[str, Any]:
     resume_from = ckpt.latest(run_dir, cfg.steps)  # reads (and so checks) existing checkpoints first
     payload = ckpt.load(resume_from[1]) if resume_from else None
     if payload is not None:
-        changed = _compatible(payload["config"], config)
+        changed = changed_settings(payload["config"], config)
         if changed:
             raise ConfigError(
                 f"{run_dir} holds checkpoints of a run with different settings ({', '.join(changed)}); "
@@ -334,8 +347,10 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict[str, Any]:
                 break
             if step in checkpoint_steps:
                 save_checkpoint(ckpt.step_path(run_dir, step))
+                t0 += _notify(on_checkpoint, step, config)
             elif rolling:
                 save_checkpoint(files.last_checkpoint)
+                t0 += _notify(on_checkpoint, step, config)
             if sigterm.raised:
                 if step not in checkpoint_steps:
                     save_checkpoint(files.last_checkpoint)

@@ -35,7 +35,7 @@ def help_text(capsys, *args) -> str:
 def test_help_lists_every_command(capsys):
     out = help_text(capsys)
     for command in ("train", "sample", "bench", "prepare", "reference", "score", "train-classifier",
-                    "fetch-weights", "mlflow-sync", "--plugin"):
+                    "fetch-weights", "mlflow-sync", "status", "--plugin"):
         assert command in out
     train_help = help_text(capsys, "train")
     for flag in ("--n-critic", "--lr", "--gp-lambda", "--clip-value", "--critic-boost", "--no-critic-boost",
@@ -98,14 +98,22 @@ def test_hyperparameter_flags_reach_the_objective(tmp_path, capsys):
     assert (hp["clip_value"], hp["critic_boost"], hp["optimizer"], hp["betas"]) == (0.05, True, "adam", [0.5, 0.9])
 
 
-def test_default_run_dir_comes_from_the_layout(tmp_path, capsys, monkeypatch):
+def test_default_run_dir_is_apart_from_every_benchmark_and_keyed_by_settings(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert main(["train", *TOY, "--objective", "gan", "--steps", "2", "--seed", "3",
-                 "--objective-entry", "gan-small"]) == 0
-    assert (tmp_path / "results/runs/8gaussians/gan-small/seed3/summary.json").is_file()
-    assert main(["sample", "--run-dir", "results/runs/8gaussians/gan-small/seed3", "--step", "2", "--n", "20"]) == 0
-    files = RunFiles("results/runs/8gaussians/gan-small/seed3")
+    args = ["train", *TOY, "--objective", "gan", "--steps", "2", "--seed", "3", "--objective-entry", "gan-small"]
+    assert main(args) == 0
+    (first,) = (tmp_path / "results/one-off/8gaussians/gan-small").glob("seed3-*/summary.json")
+    assert capsys.readouterr().err.strip().endswith(str(first.parent.relative_to(tmp_path)))
+    assert main(["sample", "--run-dir", str(first.parent), "--step", "2", "--n", "20"]) == 0
+    files = RunFiles(first.parent)
     assert files.samples(2).is_file() and files.picture(2).is_file()
+    # other settings: another folder, the first run untouched; more steps: the same folder (resumed)
+    before = first.read_bytes()
+    assert main([*args, "--lr", "0.0003"]) == 0
+    assert main([*args, "--steps", "4"]) == 0
+    runs = sorted(p.parent.name for p in (tmp_path / "results/one-off/8gaussians/gan-small").glob("seed3-*/summary.json"))
+    assert len(runs) == 2 and first.parent.name in runs
+    assert json.loads(first.read_text())["steps_done"] == 4 and before != first.read_bytes()
 
 
 @pytest.mark.parametrize("args, message", [

@@ -58,4 +58,4 @@ def test_dry_run_builds_the_dag_with_torch_unimportable(tmp_path):
     path = write_config(work, "blocked.yaml", config)
     pythonpath = os.pathsep.join(p for p in (str(blocker.parent), os.environ.get("PYTHONPATH")) if p)
     proc = snakemake(work, "-n", *complete_config(path.relative_to(work)), env={"PYTHONPATH": pythonpath})
-    assert "results/runs/ring6/lsgan/seed0/summary.json" in proc.stdout + proc.stderr
+    assert "results/gan-bench-smoke/runs/ring6/lsgan/seed0/summary.json" in proc.stdout + proc.stderr

@@ -128,9 +128,9 @@ def test_a_diverged_run_is_indexed_with_missing_checkpoints(tmp_path):
 def test_the_dags_evaluation_retry_keeps_finished_checkpoints(tmp_path):
     """Through Snakemake, as users run it: the per-run sample job fails at its last checkpoint (Snakemake deletes
     its declared index), and the rerun reuses the checkpoints it had finished."""
-    from workflow_helpers import complete_config, copy_workflow, smoke_config, snakemake, write_config
+    from workflow_helpers import SIDE_STAGES_OFF, complete_config, copy_workflow, smoke_config, snakemake, write_config
 
-    config = smoke_config(seeds=[0], objectives=["gan"], objective_settings={}, figure1a={"enabled": False},
+    config = smoke_config(seeds=[0], objectives=["gan"], objective_settings={}, **SIDE_STAGES_OFF,
                           mlflow={"enabled": False})
     config["datasets"] = {"8gaussians": {"train": {"model": "toy", "width": 32, "steps": 30, "batch_size": 64,
                                                    "log_every": 10},

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from workflow_helpers import complete_config, copy_workflow, smoke_config, snakemake, write_config
+from workflow_helpers import SIDE_STAGES_OFF, complete_config, copy_workflow, smoke_config, snakemake, write_config
 
 EXTENSION = Path(__file__).parent / "extension"
 
@@ -30,11 +30,11 @@ def test_plugin_objective_dataset_and_metric_reach_the_tables_and_figures(tmp_pa
                              "checkpoint_steps": [20, 40], "samples": 200, "extractors": ["pixnet"]}},
         scoring={"reference_split": "test", "n_real": 150},
         mlflow={"enabled": False},
-        figure1a={"enabled": False},
+        **SIDE_STAGES_OFF,
     )
     path = write_config(work, "extension.yaml", config)
     snakemake(work, "--cores", "2", *complete_config(path.relative_to(work)))
-    results = work / "results"
+    results = work / "results/gan-bench-extension"
     scores = pd.read_csv(results / "tables/scores.csv")
     assert set(scores.objective) == {"gan", "lsgan"} and set(scores.dataset) == {"ring6", "digits"}
     ok = scores[scores.status == "ok"]
@@ -49,7 +49,7 @@ def test_plugin_objective_dataset_and_metric_reach_the_tables_and_figures(tmp_pa
     floors = pd.read_csv(results / "tables/floors.csv")
     assert {"fd_pixnet", "pixnet_gap"} <= set(floors[floors.dataset == "digits"].metric)
     assert (results / "figures/pixnet_gap.png").stat().st_size > 0  # the plugin figure
-    snakemake(work, *complete_config(path.relative_to(work)), "--report", "results/report.html")
+    snakemake(work, *complete_config(path.relative_to(work)), "--report", str(results / "report.html"))
     html = (results / "report.html").read_text(errors="replace")
     assert "pixnet_gap" in html and "figure registered by a plugin file" in html
     assert ok.modes_covered.max() <= 6  # the ring's own centres, from its registration

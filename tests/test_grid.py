@@ -69,7 +69,7 @@ def test_named_entries_through_the_dag(tmp_path):
     proc = snakemake(work, "-n", *complete_config(path.relative_to(work)))
     out = proc.stdout + proc.stderr
     for entry in ("digits8/wgan-bn/seed0", "digits16/wgan-gp-toy-lambda/seed0"):
-        assert f"results/runs/{entry}/summary.json" in out
+        assert f"results/gan-bench-smoke/runs/{entry}/summary.json" in out
 
 
 def test_the_hand_written_schema_agrees_with_the_registries():

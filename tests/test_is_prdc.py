@@ -266,7 +266,8 @@ def test_is_and_prdc_reach_the_tables_floors_and_figures_of_a_smoke_dag(tmp_path
     reads) and in the classifier's, 8 gaussians in the points': every new column present and finite."""
     import pandas as pd
 
-    from workflow_helpers import complete_config, copy_workflow, smoke_config, snakemake, write_config
+    from workflow_helpers import (SIDE_STAGES_OFF, complete_config, copy_workflow, results_dir, smoke_config, snakemake,
+                                  write_config)
 
     work = copy_workflow(tmp_path / "work")
     weights = build_standin(work / "resources" / incmod.INCEPTION_FILENAME, seed=0)
@@ -280,10 +281,10 @@ def test_is_and_prdc_reach_the_tables_floors_and_figures_of_a_smoke_dag(tmp_path
                              "train": {**smoke["datasets"]["digits"]["train"], "steps": 40}}},
         scoring={**smoke["scoring"], "fid_mode": "legacy_tensorflow", "floor_repeats": 2,
                  "inception_weights": str(weights.relative_to(work))},
-        mlflow={"enabled": False}, figure1a={"enabled": False})
+        mlflow={"enabled": False}, **SIDE_STAGES_OFF)
     path = write_config(work, "is_prdc.yaml", config)
     snakemake(work, "--cores", "2", *complete_config(path.relative_to(work)))
-    tables = work / "results" / "tables"
+    tables = work / results_dir(config) / "tables"
     scores = pd.read_csv(tables / "scores.csv")
     ok = scores[scores.status == "ok"]
     columns = {"digits": ["is", "is_std"] + [f"{k}_{space}" for space in ("inception", "classifier")
@@ -300,4 +301,4 @@ def test_is_and_prdc_reach_the_tables_floors_and_figures_of_a_smoke_dag(tmp_path
         assert set(shown.metric) == set(keys) and np.isfinite(shown.floor_mean).all()
     assert (ok.loc[ok.dataset == "digits", "is"] >= 1).all()
     assert "precision (k=3) (points features) ↑" in (tables / "toy.md").read_text()
-    assert (work / "results" / "figures" / "inception_score.png").stat().st_size > 0
+    assert (work / results_dir(config) / "figures" / "inception_score.png").stat().st_size > 0

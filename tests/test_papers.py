@@ -13,7 +13,8 @@ from gan.grid import BenchmarkGrid
 from gan.layout import Layout
 from gan.wgan_examples import (STAGES, deep_critic_run, example1_closed_forms, example1_estimates, example1_thetas,
                                figure1b_constraints, load_npz)
-from workflow_helpers import SMOKE, complete_config, copy_workflow, job_counts, smoke_config, snakemake, write_config
+from workflow_helpers import (SMOKE, SMOKE_RESULTS, complete_config, copy_workflow, job_counts, smoke_config, snakemake,
+                              write_config)
 
 # smaller than config/smoke.yaml's blocks: seconds per test on one core
 EXAMPLE1 = dict(steps=300, batch_size=256, width=64, lr=1e-3, gp_lambda=10.0)
@@ -115,7 +116,7 @@ def test_smoke_dag_lists_the_paper_stages(tmp_path):
     counts = job_counts(proc.stdout)
     assert counts.get("paper_stage_data") == 3, counts
     assert all(counts.get(stage) == 1 for stage in STAGES), counts
-    assert "results/wgangp_figure1b/wgangp_figure1b.png" in proc.stdout
+    assert f"{SMOKE_RESULTS}/wgangp_figure1b/wgangp_figure1b.png" in proc.stdout
     # disabled: not part of the default target
     config = smoke_config(**{stage: {"enabled": False} for stage in STAGES})
     write_config(work, "off.yaml", config)

@@ -21,13 +21,13 @@ import pandas as pd
 import pytest
 import torch
 
-from workflow_helpers import SMOKE, complete_config, copy_workflow, snakemake, snakemake_call
+from workflow_helpers import SMOKE, SMOKE_RESULTS, complete_config, copy_workflow, snakemake, snakemake_call
 
 README_UNLOCK = ("--unlock", *complete_config("config/smoke.yaml"))
 # The demo with its first seed only (half the cost; the suite's budget is 20 minutes): the same jobs per run, the
 # same recovery steps, and runs equal to the full demo's seed-0 runs (every run depends on its seed alone)
 DEMO = (*SMOKE, "--config", "seeds=[0]")
-RUNS = "results/runs"
+RUNS = f"{SMOKE_RESULTS}/runs"
 
 
 def _summaries(workdir: Path) -> dict[str, int]:
@@ -131,7 +131,7 @@ def assert_same_results(workdir: Path, reference: Path) -> None:
         for name in sorted((theirs / "scores").glob("step*.json")):
             assert _score(ours / "scores" / name.name) == _score(name), (rel, name)
     # the tidy table of every checkpoint's scores: the reference's rows of the same runs
-    ours, theirs = (_timeless(pd.read_csv(w / "results/tables/scores.csv")) for w in (workdir, reference))
+    ours, theirs = (_timeless(pd.read_csv(w / SMOKE_RESULTS / "tables/scores.csv")) for w in (workdir, reference))
     keys = ["dataset", "objective", "seed", "step"]
     theirs = theirs.merge(ours[keys], on=keys)
     assert len(theirs) == len(ours)
@@ -153,7 +153,7 @@ def test_sigkill_at_random_moments_then_the_readme_recovery_equals_an_uninterrup
     after = _summaries(workdir)
     assert finished_before_kill and {k: after.get(k) for k in finished_before_kill} == finished_before_kill
     # and the training killed half-way resumed from its checkpoint instead of starting again
-    assert any("resuming" in log.read_text() for log in (workdir / "results/logs/train").rglob("*.log"))
+    assert any("resuming" in log.read_text() for log in (workdir / SMOKE_RESULTS / "logs/train").rglob("*.log"))
 
     # every number equals the uninterrupted demo's: trainings (killed ones resumed), scores, tables
     assert_same_results(workdir, smoke_run)

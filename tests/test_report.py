@@ -225,7 +225,7 @@ def test_final_scores_table(tables):
     assert f.loc[("8gaussians", "wgan-gp"), "metric"] == "w1"
     assert np.isfinite(f.loc[("digits", "gan"), "kid_mean"])
     assert np.isfinite(f["s_per_1k_gen_iters_mean"]).all()
-    for suffix in ("md", "tex"):
+    for suffix in ("md", "tex", "html"):
         text = (tables.paths["final_scores"][0].parent / f"final_scores.{suffix}").read_text()
         for obj in OBJECTIVES:
             assert obj in text

@@ -37,7 +37,7 @@ def test_unsafe_names_are_refused_at_dag_build(changes, where, name):
 def test_safe_names_pass():
     grid = BenchmarkGrid(_config(objectives=[{"name": "wgan_v1.2-x", "objective": "wgan"}],
                                  datasets={"8g-2": {"dataset": "8gaussians", "train": {"steps": 4}}}))
-    assert grid.layout.run_dir("8g-2", "wgan_v1.2-x", 0) == "results/runs/8g-2/wgan_v1.2-x/seed0"
+    assert grid.layout.run_dir("8g-2", "wgan_v1.2-x", 0) == "results/names-test/runs/8g-2/wgan_v1.2-x/seed0"
 
 
 @pytest.mark.parametrize("call", [
@@ -64,5 +64,6 @@ def test_cli_refuses_an_escaping_entry_name(tmp_path):
                           "--objective-entry", "../../escaped"], cwd=tmp_path, capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 2, out.stderr
-    assert out.stderr.startswith("error: path 'results/runs/8gaussians/../../escaped/seed0' would leave")
+    assert out.stderr.startswith("error: path 'results/one-off/8gaussians/../../escaped/seed0-")
+    assert "would leave its folder 'results/one-off'" in out.stderr
     assert not (tmp_path / "escaped").exists() and not (tmp_path / "results").exists()

@@ -29,7 +29,7 @@ import pytest
 import torch
 import yaml
 
-from workflow_helpers import ROOT, complete_config, copy_workflow, smoke_config, write_config
+from workflow_helpers import ROOT, SMOKE_RESULTS, complete_config, copy_workflow, results_dir, smoke_config, write_config
 
 _spec = importlib.util.spec_from_file_location("gan_bench_slurm_fixtures",
                                                Path(__file__).parent / "slurm" / "fixtures.py")
@@ -291,7 +291,7 @@ def _check_cluster_jobs(config: dict, workdir: Path, output: str, slurm_logs: di
                 (label, call, job)
             devices = set()
         # what the job itself saw, once workflow/scripts/train.py logs it ("SLURM_JOB_ID=.. CUDA_VISIBLE_DEVICES=..")
-        train_log = (workdir / f"results/logs/train/{d}/{o}/seed{s}.log").read_text(errors="replace")
+        train_log = (workdir / results_dir(config) / f"logs/train/{d}/{o}/seed{s}.log").read_text(errors="replace")
         seen = dict(re.findall(r"\b(SLURM_JOB_ID|CUDA_VISIBLE_DEVICES)=(\S*)", train_log))
         if seen:
             assert seen.get("SLURM_JOB_ID") == ids[0], (label, seen)
@@ -352,7 +352,8 @@ def test_smoke_config_through_slurm_profile_equals_local_run(slurm_cluster, requ
 
     # 3. the numbers equal those of the local README demo run (same seed)
     for d, o, s in runs:
-        _assert_same_run(workdir / f"results/runs/{d}/{o}/seed{s}", smoke_run / f"results/runs/{d}/{o}/seed{s}",
+        _assert_same_run(workdir / results_dir(config) / f"runs/{d}/{o}/seed{s}",
+                         smoke_run / SMOKE_RESULTS / f"runs/{d}/{o}/seed{s}",
                          steps[d], f"{d}/{o}/seed{s}")
 
     # 4. a second run through the profile has nothing to do: no new SLURM job

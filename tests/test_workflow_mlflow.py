@@ -29,12 +29,15 @@ pytest.importorskip("mlflow")
 from mlflow import MlflowClient  # noqa: E402
 from mlflow.entities import ViewType  # noqa: E402
 
+from gan.layout import results_root  # noqa: E402
+from gan.schema import default  # noqa: E402
 from mlflow_server import free_port, running_mlflow_server  # noqa: E402
-from workflow_helpers import complete_config, copy_workflow, job_counts, smoke_config, snakemake, write_config  # noqa: E402
+from workflow_helpers import SIDE_STAGES_OFF, complete_config, copy_workflow, job_counts, smoke_config, snakemake, write_config  # noqa: E402
 
 DATASET = "8gaussians"
 KEY_TAG = "gan_bench.key"
 EXPERIMENT = "gan-bench-smoke-mlflow"
+RESULTS = results_root(default("results_dir"), EXPERIMENT)  # the config's results folder
 TIMEOUT = 600  # seconds for any one snakemake invocation
 
 
@@ -43,7 +46,7 @@ TIMEOUT = 600  # seconds for any one snakemake invocation
 def small_config(objectives, seeds=(0,), steps=60, checkpoints=(30, 60), resume_every=10) -> dict:
     """config/smoke.yaml restricted to 8 gaussians, the given objectives/seeds and a short schedule."""
     config = smoke_config(seeds=list(seeds), objectives=list(objectives), experiment=EXPERIMENT,
-                          figure1a={"enabled": False})  # not what these tests are about
+                          **SIDE_STAGES_OFF)  # not what these tests are about
     toy = config["datasets"][DATASET]
     toy["train"].update(steps=steps, log_every=10, resume_every=resume_every)
     toy["checkpoint_steps"] = list(checkpoints)
@@ -63,7 +66,7 @@ def setup_workdir(tmp_path: Path, config: dict) -> tuple[Path, tuple[str, ...]]:
 
 
 def run_dirs(workdir: Path, config: dict) -> dict[str, Path]:
-    return {f"{DATASET}/{o}/seed{s}": workdir / f"results/runs/{DATASET}/{o}/seed{s}"
+    return {f"{DATASET}/{o}/seed{s}": workdir / RESULTS / f"runs/{DATASET}/{o}/seed{s}"
             for o in config["objectives"] for s in config["seeds"]}
 
 
@@ -212,7 +215,7 @@ def assert_benchmark_artifacts(mirror: Mirror, runs: dict[str, list], results: P
 
 def expected_outputs(workdir: Path, config: dict) -> list[Path]:
     """Every training, sample, score and aggregate output of the DAG (all but the MLflow marker)."""
-    results = workdir / "results"
+    results = workdir / RESULTS
     paths = []
     for run_dir in run_dirs(workdir, config).values():
         paths += [run_dir / "summary.json", run_dir / "metrics.csv"]
@@ -265,10 +268,10 @@ def test_dag_mirrors_every_run_to_a_real_mlflow_server(tmp_path):
             assert_run_matches_files(mirror, run, run_dir)
             n_points += sum(len(p) for p in read_scores(run_dir).values())
             n_points += sum(len(p) for p in read_metrics_csv(run_dir / "metrics.csv").values())
-        assert_benchmark_artifacts(mirror, runs, workdir / "results")
+        assert_benchmark_artifacts(mirror, runs, workdir / RESULTS)
         assert_structure_and_times(mirror, runs, dirs)
         # the sync wrote every point: training jobs never talk to MLflow
-        synced = json.loads((workdir / "results/mlflow/synced.json").read_text())
+        synced = json.loads((workdir / RESULTS / "mlflow/synced.json").read_text())
         assert synced["tracking_uri"] == uri and synced["runs"] == len(dirs)
         assert synced["ui_path"] == f"#/experiments/{mirror.experiment_id}/runs?workflowType=machine_learning"
         assert synced["metric_points_added"] >= n_points  # + the summary/* points
@@ -282,7 +285,7 @@ def test_dag_mirrors_every_run_to_a_real_mlflow_server(tmp_path):
         assert {k: len(v) for k, v in mirror.runs_by_key().items()} == {k: len(v) for k, v in runs.items()}
         assert mirror.history_lengths() == before
     # nothing was written to an embedded store on the side
-    assert not (workdir / "results/mlflow.db").exists()
+    assert not (workdir / RESULTS / "mlflow.db").exists()
 
 
 # ---- 2. the server down during the DAG ---------------------------------------------------------------
@@ -299,9 +302,9 @@ def test_server_down_costs_no_result_and_the_sync_fills_in_later(tmp_path):
     assert error_rules(output) == {"mlflow_sync"}, output[-6000:]
     missing = [str(p.relative_to(workdir)) for p in expected_outputs(workdir, config) if not p.exists()]
     assert not missing, missing
-    assert not (workdir / "results/mlflow/synced.json").exists()
-    assert "result files untouched" in (workdir / "results/logs/mlflow_sync.log").read_text()
-    assert not (workdir / "results/mlflow.db").exists()  # no silent fallback to another store
+    assert not (workdir / RESULTS / "mlflow/synced.json").exists()
+    assert "result files untouched" in (workdir / RESULTS / "logs/mlflow_sync.log").read_text()
+    assert not (workdir / RESULTS / "mlflow.db").exists()  # no silent fallback to another store
 
     with running_mlflow_server(tmp_path) as uri:
         env = {"MLFLOW_TRACKING_URI": uri}
@@ -314,12 +317,12 @@ def test_server_down_costs_no_result_and_the_sync_fills_in_later(tmp_path):
         for key, run_dir in dirs.items():
             assert len(runs[key]) == 1, f"{len(runs[key])} MLflow runs for {key}"
             assert_run_matches_files(mirror, runs[key][0], run_dir)
-        assert_benchmark_artifacts(mirror, runs, workdir / "results")
+        assert_benchmark_artifacts(mirror, runs, workdir / RESULTS)
         assert_structure_and_times(mirror, runs, dirs)
         before = mirror.history_lengths()
 
         proc = snakemake(workdir, *args, "--forcerun", "mlflow_sync", env=env, timeout=TIMEOUT)
         assert_planned_only(proc, {"mlflow_sync"})
-        assert json.loads((workdir / "results/mlflow/synced.json").read_text())["metric_points_added"] == 0
+        assert json.loads((workdir / RESULTS / "mlflow/synced.json").read_text())["metric_points_added"] == 0
         assert {k: len(v) for k, v in mirror.runs_by_key().items()} == {k: len(v) for k, v in runs.items()}
         assert mirror.history_lengths() == before

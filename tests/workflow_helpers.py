@@ -39,6 +39,21 @@ def smoke_config(**changes) -> dict:
     return config
 
 
+def results_dir(config: dict) -> str:
+    """A config's results folder, relative to its checkout: the schema's results_dir for its experiment."""
+    from gan.layout import results_root
+    from gan.schema import with_defaults
+
+    return results_root(with_defaults(config)["results_dir"], config["experiment"])
+
+
+SMOKE_RESULTS = results_dir(smoke_config())  # the demo's results folder (results/gan-bench-smoke)
+
+#: the smoke config's stages beside the benchmark grid (the papers' figures), off in tests about something else
+SIDE_STAGES_OFF = {stage: {"enabled": False} for stage in ("figure1a", "wgan_example1", "wgan_figure2",
+                                                           "wgangp_figure1b")}
+
+
 def write_config(workdir: Path, name: str, config: dict) -> Path:
     path = workdir / "config" / name
     path.write_text(yaml.safe_dump(config, sort_keys=False))

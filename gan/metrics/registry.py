@@ -16,6 +16,8 @@ Imports neither torch nor numpy: the DAG reads these registries at build time.
 """
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
@@ -222,6 +224,7 @@ def register_metric(name: str, *, feature: str | tuple[str, ...], outputs: dict[
         if name in METRICS:
             raise ValueError(f"metric {name!r} is registered twice")
 
+        @functools.wraps(fn)  # the report names the code behind each number (gan.report.tables.code_notes)
         def checked(ctx):
             values = fn(ctx)
             undeclared = sorted(set(values) - set(outputs))

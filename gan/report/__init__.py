@@ -3,11 +3,12 @@
 Entry points (what the Snakemake scripts call):
 
 - ``aggregate_results(run_dirs, out_dir, complete_grid=True) -> {"scores"|"training"|"runs": Path}``
-  reads ``results/runs/{dataset}/{objective}/seed{seed}/`` folders (a list, or one ``runs/`` root that is globbed)
+  reads ``results/{experiment}/runs/{dataset}/{objective}/seed{seed}/`` folders (a list, or one ``runs/`` root that
+  is globbed)
   and writes ``scores.csv``, ``training.csv``, ``runs.csv`` into ``out_dir``.
 - ``make_tables(tables_dir, out_dir=None, *, primary=None) -> {name: [Path]}``
-  reads ``tables_dir/{scores,runs,floors}.csv``; writes ``final_scores``, ``pairwise``, ``toy`` as .csv/.md/.tex
-  and ``final_scores_all_metrics.csv`` into ``out_dir`` (default ``tables_dir``): ``gan.layout.Layout.tables``.
+  reads ``tables_dir/{scores,runs,floors}.csv``; writes ``final_scores``, ``pairwise``, ``toy`` as .csv/.md/.tex/.html
+  and ``final_scores_all_metrics.csv|html`` into ``out_dir`` (default ``tables_dir``): ``gan.layout.Layout.tables``.
 - ``make_figures(*, root, datasets, toy_datasets=(), runs=(), inputs, formats=("pdf", "png"), primary=None,
   seed=None) -> {stem: [Path]}`` draws the registered figures (gan.report.registry, one module per family in
   gan.report.figures) from the given files only, each with its identity as data (gan.report.inputs); the files

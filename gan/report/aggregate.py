@@ -1,4 +1,4 @@
-"""Collect `results/runs/**` into three tidy tables: scores.csv, training.csv and runs.csv.
+"""Collect `results/{experiment}/runs/**` into three tidy tables: scores.csv, training.csv and runs.csv.
 
 Input layout (docs/CONTRACTS.md): `runs/{dataset}/{objective}/seed{seed}/` with `summary.json`, `metrics.csv`,
 `scores/step{step:07d}.json` and `samples/step{step:07d}.npz`.

@@ -1,8 +1,9 @@
 """Result tables from the aggregated CSVs: final scores, pairwise objective comparisons and the toy table.
 
-Each table is written three ways into `out_dir` (atomically): ``<name>.csv`` (numbers, full precision, for
-machines), ``<name>.md`` (Markdown via pandas/tabulate) and ``<name>.tex`` (LaTeX booktabs `table` via pandas
-Styler), the last two with the same rows, a caption and footnotes recording the evaluation protocol.
+Each table is written four ways into `out_dir` (atomically): ``<name>.csv`` (numbers, full precision, for
+machines), ``<name>.md`` (Markdown via pandas/tabulate), ``<name>.tex`` (LaTeX booktabs `table` via pandas
+Styler) and ``<name>.html`` (a page the Snakemake report shows inline), the last three with the same rows, a
+caption and footnotes recording the evaluation protocol.
 
 Definitions used throughout (also stated in the captions and notes):
 - *final step*: the largest checkpoint step of a (dataset, objective) in scores.csv.
@@ -121,6 +122,24 @@ def to_latex(df: pd.DataFrame, caption: str = "", label: str = "", notes: Sequen
     return tex
 
 
+HTML_STYLE = ("body{font-family:sans-serif;font-size:14px;margin:1em}table{border-collapse:collapse}"
+              "th,td{padding:3px 8px;border-bottom:1px solid #ddd;white-space:nowrap}td{text-align:right}"
+              "th{background:#f4f4f4;text-align:left}ol,p{max-width:60em;color:#333}")
+
+
+def to_html(df: pd.DataFrame, title: str = "", notes: Sequence[str] = ()) -> str:
+    """A self-contained page: the caption, the table as written in the Markdown one, the notes."""
+    from html import escape
+
+    body = df.to_html(index=False, escape=True, border=0, na_rep="") if len(df) else "<p>(no rows)</p>"
+    # the leading text columns (dataset, objective, metric, ...) left, numbers right, as the LaTeX table has them
+    style = HTML_STYLE + f"td:nth-child(-n+{_n_text_cols(df)}){{text-align:left}}" if len(df) else HTML_STYLE
+    head = f"<h3>{escape(title)}</h3>\n" if title else ""
+    foot = ("<ol>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ol>\n") if notes else ""
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
+            f"<style>{style}</style></head>\n<body>\n{head}{body}\n{foot}</body></html>\n")
+
+
 def _n_text_cols(df: pd.DataFrame) -> int:
     n = 0
     for c in df.columns:
@@ -133,13 +152,14 @@ def _n_text_cols(df: pd.DataFrame) -> int:
 
 def write_table(numeric: pd.DataFrame, display: pd.DataFrame, out_dir: str | Path, name: str, caption: str,
                 notes: Sequence[str] = ()) -> list[Path]:
-    """`numeric` -> name.csv; `display` -> name.md and name.tex (with `caption` and `notes`)."""
+    """`numeric` -> name.csv; `display` -> name.md, name.tex and name.html (with `caption` and `notes`)."""
     out_dir = Path(out_dir)
     paths = [write_csv(numeric, out_dir / f"{name}.csv")]
-    md, tex = out_dir / f"{name}.md", out_dir / f"{name}.tex"
+    md, tex, html = out_dir / f"{name}.md", out_dir / f"{name}.tex", out_dir / f"{name}.html"
     write_text(md, to_markdown(display, caption, notes))
     write_text(tex, to_latex(display, caption, f"tab:{name}", notes))
-    return paths + [md, tex]
+    write_text(html, to_html(display, caption, notes))
+    return paths + [md, tex, html]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -239,6 +259,50 @@ def protocol_notes(scores: pd.DataFrame, datasets: Sequence[str] | None = None) 
                     parts.append(f"{label}={'/'.join(sorted(set(vals)))}")
         if parts:
             notes.append(f"{ds}: " + ", ".join(parts))
+    return notes
+
+
+def _first_sentence(text: str | None) -> str:
+    text = " ".join((text or "").split())
+    end = text.find(". ")
+    return (text[:end] if end >= 0 else text).rstrip(".")
+
+
+def code_notes(keys: Sequence[str]) -> list[str]:
+    """Which code produced each number: for every metric key shown, the registered function that computed it and
+    the feature space it ran in (the extractor's module), read from the metric registry."""
+    import sys
+
+    from gan.metrics.registry import extractor, metric_keys
+
+    known, notes = metric_keys(), []
+    for key in dict.fromkeys(keys):
+        if key not in known:
+            continue
+        metric, space, output = known[key]
+        fn = getattr(metric.fn, "__wrapped__", metric.fn)
+        unit = extractor(space)
+        where = sys.modules.get(unit.__module__)
+        notes.append(f"{output.label} ({key}): computed by {fn.__module__}.{fn.__name__} "
+                     f"({_first_sentence(fn.__doc__)}) on the '{metric.feature_in(space)}' features of the "
+                     f"'{space}' extractor ({unit.__module__}: {_first_sentence(where.__doc__ if where else '')}).")
+    return notes
+
+
+def negative_floor_notes(floors: pd.DataFrame | None) -> list[str]:
+    """Why a floor below 0 is no error: one note per metric whose real-vs-real mean is negative."""
+    if floors is None or "floor_mean" not in floors:
+        return []
+    below = floors[pd.to_numeric(floors["floor_mean"], errors="coerce") < 0]
+    notes = []
+    for metric, rows in below.groupby("metric", sort=True):
+        spec = metric_spec(metric)
+        where = ", ".join(f"{r.dataset} {fmt_num(r.floor_mean)}" for r in rows.itertuples())
+        notes.append(f"{spec.label} ({metric}) has a negative floor ({where}): it is an unbiased estimate (KID: of "
+                     "the squared maximum mean discrepancy with a cubic polynomial kernel) of a quantity that is 0 "
+                     "for identical distributions, so real-vs-real values scatter around 0 and below it; compare a "
+                     "model with the floor and its spread, not with 0. Its unit is the kernel's, in its feature "
+                     "space: values compare only within one space and one N.")
     return notes
 
 
@@ -387,6 +451,9 @@ def final_scores_table(scores: pd.DataFrame, runs: pd.DataFrame | None = None,
     if kid_clf:
         notes.append("KID of " + ", ".join(kid_clf) + " is computed on classifier features (kid_classifier).")
     notes += floor_notes(floors, datasets)
+    notes += negative_floor_notes(floors)
+    shown = [*numeric["metric"].dropna(), *numeric.get("kid_metric", pd.Series(dtype=str)).dropna()]
+    notes += code_notes([k for k in shown if k in scores and scores[k].notna().any()])  # keys with a number
     notes += protocol_notes(scores)
     if runs is not None and "device" in runs and runs["device"].notna().any():
         devs = sorted({str(d) for d in runs["device"].dropna() if str(d)})
@@ -395,6 +462,9 @@ def final_scores_table(scores: pd.DataFrame, runs: pd.DataFrame | None = None,
     return numeric, display, _ordered(long) if len(long) else long, notes
 
 
+ALL_METRICS_CAPTION = ("Every metric's final score, one row per dataset, objective and metric: mean and std over the "
+                       "finished runs at the last checkpoint, with the metric's real-vs-real floor (final_scores.csv "
+                       "holds the same numbers in wide form)")
 PAIRWISE_CAPTION = ("Pairwise comparison of objectives on the final-checkpoint score over seeds: effect size first "
                     "(paired rank-biserial r or Cliff's δ, > 0 when A is better, diverged runs ranked worst; mean "
                     "difference of finished runs with its 95% t-interval), then the exact two-sided p, its Holm "
@@ -511,6 +581,7 @@ def pairwise_table(scores: pd.DataFrame, primary: dict[str, str] | str | None = 
         family_note(shown),
         min_p_note(shown),
         f"Fewer than {MIN_N} outcomes in a group (pairs when paired): no test ('{NO_TEST}').",
+        *code_notes(list(family.values())),
     ]
     return numeric, display, notes
 
@@ -574,6 +645,7 @@ def toy_table(scores: pd.DataFrame, runs: pd.DataFrame | None = None, floors: pd
              "of the high-quality samples, in nats. W1 = exact Wasserstein-1 distance between generated and real "
              "points.", "n = finished runs with a final score. " + MEANS_NOTE]
     notes += floor_notes(floors, toy) if toy else []
+    notes += code_notes(metrics) if toy else []
     notes += protocol_notes(scores, toy)
     if not toy:
         notes.append("No toy dataset in these results.")
@@ -585,7 +657,7 @@ def make_tables(tables_dir: str | Path, out_dir: str | Path | None = None, *,
     """Read `tables_dir`/scores.csv (and runs.csv and floors.csv when present); write the result tables into
     `out_dir`.
 
-    Writes final_scores.{csv,md,tex}, final_scores_all_metrics.csv, pairwise.{csv,md,tex}, toy.{csv,md,tex}
+    Writes final_scores.{csv,md,tex,html}, final_scores_all_metrics.{csv,html}, pairwise.*, toy.*
     (gan.layout.Layout.tables). `primary`: the headline metric, one name or {dataset: name}; default: the
     best-ranked registered metric a dataset has (gan.metrics Output.rank: fid for images, w1 for toy data).
     floors.csv (dataset, metric, floor_mean, floor_std, floor_repeats, n_gen, n_real) adds a real-vs-real floor
@@ -609,6 +681,10 @@ def tables_from_frames(scores: pd.DataFrame, runs: pd.DataFrame | None, out_dir:
     numeric, display, long, notes = final_scores_table(scores, runs, primary, floors)
     out["final_scores"] = write_table(numeric, display, out_dir, "final_scores", FINAL_CAPTION, notes)
     out["final_scores"].append(write_csv(long, Path(out_dir) / f"{ALL_METRICS_TABLE}.csv"))
+    readable = long.map(lambda v: fmt_num(v) if isinstance(v, float) else v)
+    html = Path(out_dir) / f"{ALL_METRICS_TABLE}.html"
+    write_text(html, to_html(readable, ALL_METRICS_CAPTION))
+    out["final_scores"].append(html)
     numeric, display, notes = pairwise_table(scores, primary)
     out["pairwise"] = write_table(numeric, display, out_dir, "pairwise", PAIRWISE_CAPTION, notes)
     numeric, display, notes = toy_table(scores, runs, floors)

@@ -29,6 +29,8 @@ from gan.grid import BenchmarkGrid  # noqa: E402
 from gan.metrics import EXTRACTORS  # noqa: E402
 from gan.layout import ALL_METRICS_TABLE, TABLE_FORMATS, TABLES, Layout, RunFiles  # noqa: E402
 from gan.plugins import export as export_plugins  # noqa: E402
+from gan.runs import set_aside_replaced  # noqa: E402
+from gan.status import failure_message, success_message  # noqa: E402
 
 try:
     GRID = BenchmarkGrid(config)
@@ -284,3 +286,30 @@ def figures_rule_params():
         "spaces": {d: list(GRID.reference_paths(d)) for d in GRID.datasets},
         "inputs": FIGURES_STAGE.values,
     }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The commands the Snakefile's onsuccess / onerror messages print (gan.status)
+# ---------------------------------------------------------------------------------------------------------------
+def config_files():
+    """This call's --configfile files, relative to the working directory where they are inside it."""
+    files = [os.path.relpath(f) for f in workflow.overwrite_configfiles]
+    return [r if not r.startswith("..") else str(f) for r, f in zip(files, workflow.overwrite_configfiles)]
+
+
+def config_arguments():
+    """This call's config arguments, as the commands the end messages print must repeat them."""
+    args = [a for f in config_files() for a in ("--configfile", f)]
+    if workflow.config_settings.replace_workflow_config:
+        args.append("--replace-workflow-config")
+    overrides = workflow.config_settings.config
+    return args + (["--config", *(f"{k}={v}" for k, v in overrides.items())] if overrides else [])
+
+
+def status_command():
+    """`python -m gan status` for this benchmark: its one complete config, else its results folder (which knows its
+    config once the DAG has written provenance.json)."""
+    files, settings = config_files(), workflow.config_settings
+    if not settings.config and (len(files) == 1 and settings.replace_workflow_config or not files):
+        return f"python -m gan status --configfile {files[0] if files else 'config/config.yaml'}"
+    return f"python -m gan status --results-dir {LAYOUT.root}"

@@ -1,4 +1,8 @@
-# Tables and figures of the paper, marked for `snakemake --report results/report.html`.
+# Tables and figures of the paper, marked for `snakemake --report results/{experiment}/report.html`: each table's
+# .html page (shown inside the report; the .csv, .md and .tex beside it are for machines, Markdown and LaTeX).
+
+
+from gan.status import summarised
 
 
 localrules:
@@ -13,20 +17,22 @@ rule tables:
         floors=LAYOUT.aggregate("floors"),
     output:
         **{
-            f"{name}_{ext}": report(
-                LAYOUT.table(name, ext),
-                caption=f"../report/{name}.rst",
-                category="Tables",
-                labels={"table": name, "format": ext},
+            f"{name}_{ext}": (
+                report(
+                    LAYOUT.table(name, ext), caption=f"../report/{name}.rst", category="Tables", labels={"table": name}
+                )
+                if ext == "html"
+                else LAYOUT.table(name, ext)
             )
             for name in TABLES
             for ext in TABLE_FORMATS
         },
-        all_metrics=report(
-            LAYOUT.table(ALL_METRICS_TABLE, "csv"),
+        all_metrics=LAYOUT.table(ALL_METRICS_TABLE, "csv"),
+        all_metrics_html=report(
+            LAYOUT.table(ALL_METRICS_TABLE, "html"),
             caption=f"../report/{ALL_METRICS_TABLE}.rst",
             category="Tables",
-            labels={"table": ALL_METRICS_TABLE, "format": "csv"},
+            labels={"table": ALL_METRICS_TABLE},
         ),
     log:
         LAYOUT.log("tables"),
@@ -50,6 +56,7 @@ rule figures:
     conda:
         "../envs/gan.yaml"
     params:
-        **figures_rule_params(),
+        # the report shows each list of inputs as its size, not every sample path (gan.status.summarised)
+        **summarised(figures_rule_params()),
     script:
         "../scripts/figures.py"

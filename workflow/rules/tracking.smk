@@ -1,7 +1,8 @@
-# MLflow mirror of the result files: the sync at the end of the DAG is MLflow's only writer (training jobs never
-# talk to MLflow). It is idempotent and takes a file lock, so rerunning it, or a user's `python -m gan mlflow-sync`
-# at the same time, adds nothing twice; while the store or server is down only this rule fails, and a later run
-# fills MLflow in from the files.
+# MLflow mirror of the result files, written only through gan.tracking.sync, which reads the files and takes a file
+# lock: this rule at the end of the DAG (tables, figures, Figure 1(a), every run), and, with a tracking URI
+# configured, each training job for its own run at checkpoints and when it ends (gan.tracking.LiveMirror, failing
+# soft). Idempotent, so rerunning it, or a user's `python -m gan mlflow-sync` at the same time, adds nothing twice;
+# while the store or server is down only this rule fails, and a later run fills MLflow in from the files.
 from gan.provenance import redact
 
 
@@ -14,6 +15,7 @@ rule mlflow_sync:
         summaries=summary_files(),
         scores=score_files(),
         report=report_outputs(),
+        figure1a=figure1a_files(),
         provenance=LAYOUT.provenance,
     output:
         LAYOUT.mlflow_synced,

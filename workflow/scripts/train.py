@@ -19,12 +19,15 @@ torch.set_num_threads(snakemake.threads)
 
 from gan.config import config_from_dict
 from gan.progress import note_attempt
+from gan.tracking import LiveMirror
 from gan.training import Preempted, train
 
 cfg = config_from_dict(snakemake.params.settings)
+# a configured tracking server sees the curve at checkpoints, not only at the end of the DAG (fails soft)
+mirror = LiveMirror.for_job(snakemake.config, cfg.dataset_name, cfg.objective_name, cfg.seed)
 note_attempt(snakemake.params.run_dir, "started")
 try:
-    summary = train(cfg, snakemake.params.run_dir)
+    summary = train(cfg, snakemake.params.run_dir, on_checkpoint=mirror)
 except Preempted as err:
     # Snakemake deletes this job's log before the retry: the run's attempts log keeps the note
     note_attempt(snakemake.params.run_dir, f"{err}; exit 143, the retry resumes from the checkpoint")
@@ -34,3 +37,5 @@ except BaseException as err:
     note_attempt(snakemake.params.run_dir, f"failed: {type(err).__name__}: {err}")
     raise
 note_attempt(snakemake.params.run_dir, f"{summary['status']} at generator iteration {summary['steps_done']}")
+if mirror is not None:
+    mirror.finished()
