@@ -22,7 +22,7 @@ def _expected_rows():
 def test_smoke_run_fills_the_tidy_table(smoke_run):
     config = smoke_config()
     scores = pd.read_csv(smoke_run / SMOKE_RESULTS / "tables/scores.csv")
-    assert len(scores) == _expected_rows() == 24
+    assert len(scores) == _expected_rows() == 36  # 2 datasets x 3 objectives x 2 seeds x 3 checkpoints
     assert not scores.duplicated(["dataset", "objective", "seed", "step"]).any()
     ok = scores[scores.status == "ok"]
     toy = ok[ok.dataset == "8gaussians"]
