@@ -386,6 +386,9 @@ def final_scores_table(scores: pd.DataFrame, runs: pd.DataFrame | None = None,
     long = pd.concat([summarize_metric(scores, m) for m in metrics], ignore_index=True) if metrics else \
         pd.DataFrame(columns=["dataset", "objective", "metric"])
     if len(long):
+        # a metric a dataset is never scored with (the classifier's on toy points) has no row there
+        scored = {(d, m) for m in metrics for d in scores.loc[scores[m].notna(), "dataset"].unique()}
+        long = long[[(d, m) in scored for d, m in zip(long["dataset"], long["metric"])]].reset_index(drop=True)
         fl = [_floor(floors, d, m) for d, m in zip(long["dataset"], long["metric"])]
         long["floor_mean"], long["floor_std"], long["floor_repeats"] = (
             [f[0] for f in fl], [f[1] for f in fl], [f[2] for f in fl])

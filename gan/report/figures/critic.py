@@ -148,11 +148,11 @@ def plot_critic_estimate(training: pd.DataFrame, scores: pd.DataFrame, out_paths
                 shade = ax_s.scatter(pts[q], pts[m], c=pts["step"], cmap=_step_cmap(), vmin=0, vmax=smax,
                                      marker=mk[obj], s=30, edgecolor=pal[obj], linewidth=1.2, zorder=2)
                 if res["n_runs"] >= 1:
-                    rho = (f"mean {res['mean_rho']:.2f}, > 0 in {res['n_positive']}/{res['n_runs']} runs\n"
-                           f"(exact permutation p = {res['p']:.2g})")
+                    rho = (f"mean {res['mean_rho']:.2f}, > 0 in {res['n_positive']}/{res['n_runs']}\n"
+                           f"exact permutation p = {res['p']:.2g}")
                 else:
                     rho = "undefined\n(no run with 3+ scored checkpoints)"
-                ax_s.set_title(f"within-run Spearman ρ: {rho}", fontsize=9)
+                ax_s.set_title(f"within-run ρ: {rho}", fontsize=9)
                 _x_label_with_scale(ax_s, pts[q], QUANTITY_LABELS.get(q, q).replace("\n", " "))
                 ax_s.set_ylabel(aggregate.metric_spec(m).axis_label())
                 auto_log(ax_s, pts[m])
