@@ -471,7 +471,8 @@ ALL_METRICS_CAPTION = ("Every metric's final score, one row per dataset, objecti
 PAIRWISE_CAPTION = ("Pairwise comparison of objectives on the final-checkpoint score over seeds: effect size first "
                     "(paired rank-biserial r or Cliff's δ, > 0 when A is better, diverged runs ranked worst; mean "
                     "difference of finished runs with its 95% t-interval), then the exact two-sided p, its Holm "
-                    "adjustment over the whole table and the smallest p attainable at these n.")
+                    "adjustment within the declared family (each dataset's primary metric; the rest is "
+                    "descriptive) and the smallest p attainable at these n.")
 
 
 def _fmt_effect(r) -> str:
