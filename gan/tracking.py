@@ -386,8 +386,22 @@ def _log_pictures(client, run_id: str, pictures: Iterable[tuple[int, Path]]) -> 
     return added
 
 
+def _timed_from(child: dict[str, Any], start_ms: int | None) -> dict[str, Any]:
+    """`child` with its points and end timed from `start_ms`, the start MLflow already has for it: a run its
+    training job created while training (LiveMirror) started when its curve did, and summary.json's start (training
+    end minus wall_clock_s, which leaves the mirror's own time out) can be seconds later. One base keeps every point
+    at start + time_s and the run's duration equal to wall_clock_s."""
+    shift = (start_ms if start_ms is not None else child["start_ms"]) - child["start_ms"]
+    if not shift:
+        return child
+    from mlflow.entities import Metric
+
+    return {**child, "start_ms": child["start_ms"] + shift, "end_ms": child["end_ms"] + shift,
+            "metrics": [Metric(m.key, m.value, m.timestamp + shift, m.step) for m in child["metrics"]]}
+
+
 def _terminate(client, run, end_ms: int) -> None:
-    if run.info.status != "FINISHED" or (run.info.end_time or 0) < end_ms:
+    if run.info.status != "FINISHED" or (run.info.end_time or 0) != end_ms:
         client.set_terminated(run.info.run_id, status="FINISHED", end_time=end_ms)
 
 
@@ -469,6 +483,7 @@ def sync(results_dir: str | os.PathLike = "results", tracking_uri: str | None = 
                 key = child["key"]
                 tags = {**child["tags"], PARENT_TAG: parent.info.run_id}
                 run, created = _find_or_create(client, experiment_id, key, child["name"], child["start_ms"], tags)
+                child = _timed_from(child, run.info.start_time)
                 n_params, n_points, n_changed = _update(client, run, tags, child["params"], child["metrics"])
                 report["runs_created"] += created
                 report["params_added"] += n_params

@@ -128,7 +128,8 @@ def test_a_diverged_run_is_indexed_with_missing_checkpoints(tmp_path):
 def test_the_dags_evaluation_retry_keeps_finished_checkpoints(tmp_path):
     """Through Snakemake, as users run it: the per-run sample job fails at its last checkpoint (Snakemake deletes
     its declared index), and the rerun reuses the checkpoints it had finished."""
-    from workflow_helpers import SIDE_STAGES_OFF, complete_config, copy_workflow, smoke_config, snakemake, write_config
+    from workflow_helpers import (SIDE_STAGES_OFF, complete_config, copy_workflow, results_dir, smoke_config, snakemake,
+                                  write_config)
 
     config = smoke_config(seeds=[0], objectives=["gan"], objective_settings={}, **SIDE_STAGES_OFF,
                           mlflow={"enabled": False})
@@ -137,7 +138,7 @@ def test_the_dags_evaluation_retry_keeps_finished_checkpoints(tmp_path):
                                          "checkpoint_steps": [10, 20, 30], "samples": 200, "n_real": 200}}
     copy_workflow(tmp_path)
     path = write_config(tmp_path, "retry.yaml", config)
-    files = RunFiles(tmp_path / "results/runs/8gaussians/gan/seed0")
+    files = RunFiles(tmp_path / results_dir(config) / "runs/8gaussians/gan/seed0")
     target = str(files.samples_index.relative_to(tmp_path))
     snakemake(tmp_path, str(files.summary.relative_to(tmp_path)), "--cores", "1", *complete_config(path))
     hidden = tmp_path / "hidden.pt"
