@@ -126,12 +126,7 @@ def register_extractor(name: str):
         if not cls.provides or not cls.modes:
             raise ValueError(f"extractor {name!r} declares no features or no modes")
         cls.name = name
-        EXTRACTORS[name] = cls
-        try:
-            _check_output_keys()
-        except ValueError as err:
-            del EXTRACTORS[name]
-            raise ValueError(f"extractor {name!r}: {err}") from None
+        _add_checked(EXTRACTORS, name, cls, "extractor")
         return cls
     return wrap
 
@@ -232,14 +227,10 @@ def register_metric(name: str, *, feature: str | tuple[str, ...], outputs: dict[
                 raise ValueError(f"metric {name!r} returned undeclared output(s) {undeclared}")
             return values
 
-        METRICS[name] = Metric(name=name, fn=checked, feature=feature, outputs=dict(outputs), per_space=per_space,
-                               names=dict(names or {}), spaces=None if spaces is None else tuple(spaces),
-                               reference=reference, applies=applies)
-        try:
-            _check_output_keys()
-        except ValueError as err:
-            del METRICS[name]
-            raise ValueError(f"metric {name!r}: {err}") from None
+        _add_checked(METRICS, name, Metric(name=name, fn=checked, feature=feature, outputs=dict(outputs),
+                                           per_space=per_space, names=dict(names or {}),
+                                           spaces=None if spaces is None else tuple(spaces), reference=reference,
+                                           applies=applies), "metric")
         return fn
     return wrap
 
@@ -258,6 +249,17 @@ def metric_keys() -> dict[str, tuple[Metric, str, Output]]:
                                      f"{other_space!r} and by metric {metric.name!r} in space {space!r}")
                 keys[key] = (metric, space, output)
     return keys
+
+
+def _add_checked(table: dict, name: str, entry: Any, what: str) -> None:
+    """Register `entry` in `table` unless the output keys would then clash; a refused registration leaves the
+    registries as they were."""
+    table[name] = entry
+    try:
+        _check_output_keys()
+    except ValueError as err:
+        del table[name]
+        raise ValueError(f"{what} {name!r}: {err}") from None
 
 
 def _check_output_keys() -> None:
