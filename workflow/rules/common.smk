@@ -270,7 +270,8 @@ def get_final_output():
 from gan.report.inputs import Benchmark  # noqa: E402
 from gan.report.registry import figures_stage  # noqa: E402
 
-FIGURES_STAGE = figures_stage(Benchmark.from_grid(GRID))
+BENCHMARK = Benchmark.from_grid(GRID)  # what the figures are planned from
+FIGURES_STAGE = figures_stage(BENCHMARK)
 
 
 def figures_rule_inputs(wildcards):
@@ -283,7 +284,7 @@ def figures_rule_params():
         "datasets": GRID.datasets,
         "toy_datasets": GRID.toy_datasets,
         "runs": GRID.runs(),
-        "spaces": {d: list(GRID.reference_paths(d)) for d in GRID.datasets},
+        "spaces": BENCHMARK.spaces,
         "inputs": FIGURES_STAGE.values,
     }
 
