@@ -29,12 +29,21 @@ def _starts_snakemake(item) -> bool:
         return False
 
 
+# Tests that share the session's demo run or SLURM cluster: one xdist group, so that with `-n 2 --dist loadgroup`
+# (pyproject.toml) one worker runs them all and each session fixture is made once (two clusters cannot share the
+# machine's slurmctld); xdist's own hook reads the marker, hence tryfirst.
+SHARED_FIXTURES = {"smoke_run", "slurm_cluster"}
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     # the `dag` marker (pyproject.toml): every test whose body starts Snakemake (a dry run or more) gets it here, so
     # none is missed; the fast tier (`-m "not slow and not slurm and not dag"`) leaves them out
     for item in items:
         if _starts_snakemake(item):
             item.add_marker(pytest.mark.dag)
+        if SHARED_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("demo"))
     starter = [item for item in items if item.nodeid.endswith(STARTS_SMOKE_RUN)]
     if starter:
         items.remove(starter[0])
