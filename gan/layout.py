@@ -81,6 +81,11 @@ class RunFiles:
     def scores(self, step: int | str) -> Path:
         return self.dir / "scores" / f"{step_name(step)}.json"
 
+    def preview(self, step: int | str) -> Path:
+        """The training job's picture of its generator at step 0 and at each configured checkpoint (fixed noise,
+        gan.sampling.save_preview): MLflow's step images, there while the run trains."""
+        return self.dir / "previews" / f"{step_name(step)}.png"
+
     @property
     def sample_sheet(self) -> Path:
         """Every checkpoint's picture of the run side by side (the sample job's page in the Snakemake report)."""

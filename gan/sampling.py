@@ -81,6 +81,26 @@ def save_picture(path: str | Path, kind: str, samples: np.ndarray, title: str = 
     plt.close(fig)
 
 
+#: a preview's samples: an 8 x 8 grid of images; enough 2-D points to show which modes are covered
+PREVIEW_IMAGES, PREVIEW_POINTS = 64, 1000
+
+
+def preview_seed(run_seed: int) -> int:
+    """The seed of a run's preview noise: apart from every run seed (the weights' draws) and from the image batches'
+    order seeds (run seed * 1_000_003 + epoch), so the preview noise is correlated with nothing the run draws."""
+    return 2**62 + int(run_seed)
+
+
+def save_preview(generator: torch.nn.Module, kind: str, run_seed: int, path: str | Path, title: str = "") -> None:
+    """The picture of a generator in training (gan.training): G of one fixed noise batch, the same at every step,
+    drawn by `save_picture` as the evaluation's pictures are (`kind`: the dataset's, "points" | "images").
+    `generate` draws the noise from its own generator, in eval mode without gradients, and restores the module's
+    mode: the training's random states, weights and BatchNorm statistics are untouched (bitwise resume holds)."""
+    n = PREVIEW_POINTS if kind == "points" else PREVIEW_IMAGES
+    kind, data = to_storage(generate(generator, n, preview_seed(run_seed), batch_size=n))
+    save_picture(path, kind, data, title=title, max_images=n)
+
+
 def sample_checkpoint(run_dir: str | Path, step: int, n: int, seed: int, out: str | Path,
                       picture: str | Path | None = None, batch_size: int = 1000, device: str = "auto") -> dict:
     """Samples of a run's checkpoint at `step`; a run that diverged before `step` yields a file marked missing."""

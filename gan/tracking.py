@@ -2,8 +2,8 @@
 
 The files under results/ are the source of truth, and `sync` is the one writer: it reads the files of every
 finished run (the ones with a summary.json) and adds whatever MLflow lacks. With a tracking URI configured, a
-training job calls it for its own run at checkpoints (`LiveMirror`: the curve so far, the run left running) and when
-it ends, failing soft; the DAG's `mlflow_sync` rule does the rest at the end. Every sync is:
+training job calls it for its own run at checkpoints (`LiveMirror`: the curve and the previews so far, the run left
+running) and when it ends, failing soft; the DAG's `mlflow_sync` rule does the rest at the end. Every sync is:
 
 * idempotent: a second sync adds nothing (metric points and sample pictures are compared by (key, step), params
   by key, artifacts by name and size); a run is found again by the tag
@@ -17,9 +17,13 @@ Structure, as MLflow 3's UI expects it: one experiment per benchmark, tagged as 
 run (key "benchmark": the benchmark config's hash and keys as params; tables, figures, Figure 1(a), provenance.json)
 with a child per (dataset, objective, seed) (MLflow's
 ``mlflow.parentRunId``); the code version in ``mlflow.source.git.commit``; metric points, run start and end at the
-training's own times, from summary.json and metrics.csv; each checkpoint's sample picture as an image at its step
-(``log_image``: the step slider of the run's page). The sync reports the experiment's address in the UI
-(`ui_path`): MLflow 3.17's UI opens an experiment on its GenAI overview unless the address asks for training.
+training's own times, from summary.json and metrics.csv; the pictures the training job draws of its generator
+(``previews/``: fixed noise, at step 0 and at every checkpoint) as images at their steps (``log_image`` key
+"samples": the step slider of the run's page, whose image card opens at step 0, so step 0 has one), there while the
+run trains; the evaluation's sample pictures as artifacts (``samples/``), so each (key, step) has one picture; a run
+trained before previews existed has its evaluation pictures as its step images. The sync reports the experiment's
+address in the UI (`ui_path`): MLflow 3.17's UI opens an experiment on its GenAI overview unless the address asks
+for training.
 
 Store: env MLFLOW_TRACKING_URI, else the configured URI, else ``sqlite:///<results>/mlflow.db`` with artifacts in
 ``<results>/mlartifacts``. MLflow records artifact locations as absolute paths: the store of a moved or copied
@@ -63,7 +67,7 @@ SOURCE_TAGS = {"mlflow.source.type": "LOCAL", "mlflow.source.name": "gan-bench"}
 # landing tab: the switch decides (URL ?workflowType=, else the browser's last choice, default GenAI), hence UI_PATH.
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 UI_PATH = "#/experiments/{experiment_id}/runs?workflowType=machine_learning"  # runs tab, sidebar on training
-SAMPLES_IMAGE_KEY = "samples"  # log_image key of the checkpoints' sample pictures
+SAMPLES_IMAGE_KEY = "samples"  # log_image key of a run's pictures by step (read_run: its previews)
 # log_image names its files images/{key}+step+{step}+timestamp+{ms}+{uuid}[+compressed].png|webp ("%" for "+" in
 # older MLflow); MLflow's UI reads the steps back from these names, and so does the sync to know what is logged
 _IMAGE_NAME = re.compile(r"(?P<key>.+?)[+%]step[+%](?P<step>-?\d+)[+%]timestamp[+%]-?\d+[+%][^+%]+[+%]compressed\.webp")
@@ -164,8 +168,8 @@ def read_run(run_dir: str | os.PathLike, results_dir: str | os.PathLike | None =
     `live` (dataset, objective, seed, config: the training job's own) and no summary.json yet, what a run still
     training has written (metrics.csv so far), its `status` tag "running".
 
-    Returns {"key", "name", "start_ms", "end_ms", "tags", "params", "metrics": [Metric], "files": [(path, dir)],
-    "pictures": [(step, path)], "finished"}.
+    Returns {"key", "name", "start_ms", "end_ms", "tags", "params", "metrics": [Metric], "files": [(path, artifact
+    dir)], "pictures": [(step, path)]: the step images, "finished"}.
     """
     from mlflow.entities import Metric
 
@@ -209,12 +213,13 @@ def read_run(run_dir: str | os.PathLike, results_dir: str | os.PathLike | None =
                     for name in ("steps_done", "wall_clock_s", "diverged_step")
                     if _number(summary.get(name)) is not None]
 
-    missing, pictures = [], []
-    for step in config.get("checkpoint_steps") or ():
-        path = files.scores(int(step))
+    missing, evaluated = [], []
+    checkpoint_steps = sorted(int(step) for step in config.get("checkpoint_steps") or ())
+    for step in checkpoint_steps:
+        path = files.scores(step)
         # a step past steps_done has no checkpoint (diverged before it): its picture only says "no samples"
-        if int(step) <= steps_done and files.picture(int(step)).exists():
-            pictures.append((int(step), files.picture(int(step))))
+        if step <= steps_done and files.picture(step).exists():
+            evaluated.append((step, files.picture(step)))
         if not path.exists():
             continue
         score = read_score_file(files.dir, int(step))
@@ -226,9 +231,17 @@ def read_run(run_dir: str | os.PathLike, results_dir: str | os.PathLike | None =
             missing.append(f"step {score['step']}: {score.get('reason') or 'missing'}")
     if missing:
         tags["scores.missing"] = _cut("; ".join(missing))
+    # the step images: the training's previews (step 0 and every checkpoint, there while it trains), the evaluation's
+    # pictures then plain artifacts, so that a (key, step) has one picture; a run trained without previews (before
+    # they existed) keeps its evaluation pictures as its step images
+    previews = [(step, files.preview(step)) for step in (0, *checkpoint_steps) if files.preview(step).exists()]
+    pictures = previews or evaluated
+    artifacts = [(path, "samples") for _, path in evaluated] if previews else []
+    if finished:
+        artifacts.insert(0, (files.summary, None))
     return {"key": run_key(dataset, objective, seed), "name": f"{dataset}-{objective}-seed{seed}",
             "start_ms": _ms(start), "end_ms": _ms(end), "tags": tags, "params": params, "metrics": metrics,
-            "files": [(files.summary, None)] if finished else [], "pictures": pictures, "finished": finished}
+            "files": artifacts, "pictures": pictures, "finished": finished}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -513,9 +526,9 @@ def sync(results_dir: str | os.PathLike = "results", tracking_uri: str | None = 
 class LiveMirror:
     """A training job's own run in MLflow while it trains (`train(..., on_checkpoint=mirror)`): at a checkpoint, when
     `every_s` seconds have passed since its last sync (the first checkpoint always), `sync(live=...)` adds the curve
-    so far; when training ends, `finished()` syncs the finished run. Through `sync`, so under its lock (one writer at
-    a time) and from the files. Failing soft: a store or server that is down costs a warning in the job's log, never
-    the training; the DAG's sync fills in everything at the end."""
+    and the previews (the step images) so far; when training ends, `finished()` syncs the finished run. Through
+    `sync`, so under its lock (one writer at a time) and from the files. Failing soft: a store or server that is
+    down costs a warning in the job's log, never the training; the DAG's sync fills in everything at the end."""
 
     def __init__(self, results_dir: str, tracking_uri: str | None, experiment: str, dataset: str, objective: str,
                  seed: int, benchmark: Mapping[str, Any] | None = None, every_s: float = 300.0):

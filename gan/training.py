@@ -20,7 +20,7 @@ from typing import Any, Callable
 import torch
 
 from . import checkpoint as ckpt
-from . import atomic
+from . import atomic, sampling
 from .config import ConfigError, TrainConfig, resolve
 from .datasets import Dataset, get_dataset
 from .layout import RunFiles
@@ -259,7 +259,8 @@ def _notify(on_checkpoint: Callable[[int, dict[str, Any]], None] | None, step: i
 
 def train(cfg: TrainConfig, run_dir: str | Path,
           on_checkpoint: Callable[[int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Train one run into run_dir (checkpoints/, metrics.csv, summary.json); resume if checkpoints exist.
+    """Train one run into run_dir (checkpoints/, metrics.csv, summary.json, previews/ at step 0 and at every
+    configured checkpoint); resume if checkpoints exist.
 
     `on_checkpoint(step, resolved config)` runs after each checkpoint is written (gan.tracking.LiveMirror).
     Returns the summary. Raises Preempted after writing a checkpoint when SIGTERM arrives.
@@ -300,6 +301,18 @@ def train(cfg: TrainConfig, run_dir: str | Path,
     metrics_path = files.metrics
     write_metrics(metrics_path, rows)  # the curve up to the checkpoint; later rows of a killed run are replayed
 
+    def save_preview(at: int) -> float:
+        """The generator's picture at step `at` (files.preview) unless it exists (a resumed run keeps what it made:
+        the same picture, as the noise is fixed and resume is bitwise). Returns the seconds it took, which the
+        training's wall-clock leaves out, as it does the mirror's."""
+        path = files.preview(at)
+        if path.exists():
+            return 0.0
+        start = time.perf_counter()
+        sampling.save_preview(trainer.generator, dataset.kind, cfg.seed, path,
+                              title=f"{cfg.dataset_name} {cfg.objective_name} step {at}")
+        return time.perf_counter() - start
+
     def save_checkpoint(path: Path) -> None:
         rng = ckpt.capture_rng_state()
         rng["data"] = batches.state()
@@ -311,6 +324,8 @@ def train(cfg: TrainConfig, run_dir: str | Path,
         })
         write_metrics(metrics_path, rows)
 
+    if step == 0:  # the untrained generator: MLflow's image card opens at step 0, so it has a picture there
+        save_preview(0)
     trainer.generator.train()
     trainer.critic.train()
     checkpoint_steps = set(cfg.checkpoint_steps)
@@ -346,6 +361,8 @@ def train(cfg: TrainConfig, run_dir: str | Path,
                 log.warning("non-finite loss at generator iteration %d: stopping the run as diverged", diverged_step)
                 break
             if step in checkpoint_steps:
+                # the preview before the checkpoint: a run killed in between replays this step and writes it then
+                t0 += save_preview(step)
                 save_checkpoint(ckpt.step_path(run_dir, step))
                 t0 += _notify(on_checkpoint, step, config)
             elif rolling:

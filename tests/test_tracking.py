@@ -286,6 +286,28 @@ def test_sample_pictures_are_images_by_step_logged_once(results):
     assert not any(f.path == "samples" for rid in ids.values() for f in client.list_artifacts(rid))
 
 
+def test_previews_are_the_step_images_and_the_evaluation_pictures_artifacts(results):
+    """A run whose training drew previews (step 0 and every checkpoint): they are its step images, from step 0 where
+    MLflow's image card opens, and the evaluation's pictures go along as plain artifacts (one picture per step)."""
+    files = Layout(str(results)).run("gaussians8", "wgan-gp", 0)
+    make_run(results)  # an evaluation picture at step 100; checkpoint_steps 100, 200
+    make_run(results, objective="wgan", seed=1)  # no previews: trained before they existed
+    for step in (0, 100, 200):
+        gio.write_bytes(files.preview(step), tiny_png())
+    report = tracking.sync(results, None, EXPERIMENT)
+    assert (report["images_added"], report["artifacts_added"]) == (3 + 1, 2 + 1)  # + 2 summary.json
+    client = MlflowClient(uri_of(results))
+    runs = {k: v[0].info.run_id for k, v in by_key(client).items()}
+    with_previews, old = runs["gaussians8/wgan-gp/seed0"], runs["gaussians8/wgan/seed1"]
+    assert image_steps(client, with_previews) == [0, 100, 200]
+    assert [f.path for f in client.list_artifacts(with_previews, "samples")] == ["samples/step0000100.png"]
+    assert image_steps(client, old) == [100] and not client.list_artifacts(old, "samples")
+    again = tracking.sync(results, None, EXPERIMENT)
+    assert (again["images_added"], again["artifacts_added"]) == (0, 0)  # a second sync adds nothing
+    assert image_steps(client, with_previews) == [0, 100, 200]
+    assert len(client.list_artifacts(with_previews, "samples")) == 1
+
+
 def test_changed_param_value_does_not_crash(results, caplog):
     run_dir = make_run(results)
     tracking.sync(results, None, EXPERIMENT)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from gan import checkpoint as ckpt
+from gan import sampling
 from gan.config import RESUMABLE_KEYS, ConfigError, TrainConfig
 from gan.datasets import get_dataset
 from gan.layout import RunFiles
@@ -218,6 +219,41 @@ def test_changed_settings_do_not_resume_a_different_run(tmp_path):
     # a longer run with the same settings resumes from step 10
     summary = train(TrainConfig(objective="gan", steps=20, **TINY), tmp_path)
     assert summary["steps_done"] == 20
+
+
+def test_previews_at_step_0_and_every_checkpoint_leave_the_training_as_it_was(tmp_path, monkeypatch):
+    """The pictures of the generator a training job draws (MLflow's step images while it trains) use noise of their
+    own: the weights, the curve and every global random state end as they do without them; a resumed run keeps the
+    pictures it made and draws a missing one again, the same."""
+    import random
+
+    import numpy as np
+
+    cfg = TrainConfig(objective="wgan-gp", steps=20, checkpoint_steps=[10, 20], resume_every=0, **TINY)
+
+    def rng_states():
+        return torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate()
+
+    with_previews, without = tmp_path / "with", tmp_path / "without"
+    train(cfg, with_previews)
+    after = rng_states()
+    files = RunFiles(with_previews)
+    assert sorted(p.name for p in files.preview(0).parent.iterdir()) == [files.preview(s).name for s in (0, 10, 20)]
+    monkeypatch.setattr(sampling, "save_preview", lambda *args, **kwargs: None)
+    train(cfg, without)
+    plain = rng_states()
+    monkeypatch.undo()
+    assert not RunFiles(without).preview(0).parent.exists()
+    assert_same_state(ckpt.load(ckpt.step_path(with_previews, 20)), ckpt.load(ckpt.step_path(without, 20)))
+    assert read_metrics(files.metrics) == read_metrics(RunFiles(without).metrics)
+    assert torch.equal(after[0], plain[0]) and np.array_equal(after[1], plain[1]) and after[2] == plain[2]
+
+    made = {s: (files.preview(s).read_bytes(), files.preview(s).stat().st_mtime_ns) for s in (0, 10, 20)}
+    for path in (ckpt.step_path(with_previews, 20), files.summary, files.preview(20)):
+        path.unlink()
+    train(cfg, with_previews)  # resumes from step 10
+    assert all(files.preview(s).stat().st_mtime_ns == made[s][1] for s in (0, 10))
+    assert files.preview(20).read_bytes() == made[20][0]
 
 
 def test_sampling_is_deterministic_and_picks_cpu_noise(tmp_path):

@@ -2,6 +2,7 @@
 and its lock, without changing the run; the parent run carries the benchmark's params; Figure 1(a) is mirrored."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,12 @@ def _settings(results: Path) -> dict:
             "resume_every": 0, "log_every": 5, "width": 16, "batch_size": 32, "model": "toy"}
 
 
+def _image_steps(client, run) -> set[int]:
+    """The steps of the run's "samples" images whose compressed copy (what the UI's slider shows) is logged."""
+    names = (Path(f.path).name for f in client.list_artifacts(run.info.run_id, "images"))
+    return {int(m[1]) for name in names if (m := re.fullmatch(r"samples\+step\+(\d+)\+.*\+compressed\.webp", name))}
+
+
 def _runs(client, experiment):
     exp = client.get_experiment_by_name(experiment)
     return {r.data.tags[tracking.KEY_TAG]: r for r in client.search_runs([exp.experiment_id])} if exp else {}
@@ -46,14 +53,14 @@ def test_a_training_job_mirrors_its_run_at_checkpoints_without_changing_it(tmp_p
             super().__call__(step, config)
             run = _runs(client, "live").get("8gaussians/wgan-gp/seed0")
             seen[step] = None if run is None else (run.info.status, {m.step for m in client.get_metric_history(
-                run.info.run_id, "train/loss_d")})
+                run.info.run_id, "train/loss_d")}, _image_steps(client, run))
 
     mirror = Watching(str(results), uri, "live", "8gaussians", "wgan-gp", 0, BENCHMARK, every_s=0)
     run_dir = layout.run_dir("8gaussians", "wgan-gp", 0)
     train(config_from_dict(_settings(results)), run_dir, on_checkpoint=mirror)
-    # while training: the run exists, running, with the curve up to each checkpoint
-    assert seen[20] == ("RUNNING", {5, 10, 15, 20})
-    assert seen[40] == ("RUNNING", {5 * i for i in range(1, 9)})
+    # while training: the run exists, running, with the curve and the generator's previews up to each checkpoint
+    assert seen[20] == ("RUNNING", {5, 10, 15, 20}, {0, 20})
+    assert seen[40] == ("RUNNING", {5 * i for i in range(1, 9)}, {0, 20, 40})
     mirror.finished()
     runs = _runs(client, "live")
     child, parent = runs["8gaussians/wgan-gp/seed0"], runs[tracking.BENCHMARK_KEY]
@@ -125,4 +132,5 @@ def test_a_dag_with_a_tracking_uri_fills_mlflow_while_training(tmp_path):
     child = runs["8gaussians/wgan-gp/seed0"]
     assert {m.step for m in client.get_metric_history(child.info.run_id, "train/loss_d")} == {10, 20, 30, 40}
     assert child.info.status == "FINISHED" and runs[tracking.BENCHMARK_KEY].data.params["experiment"] == "live-dag"
+    assert _image_steps(client, child) == {0, 20, 40}  # the previews, before any evaluation job ran
     assert "MLflow sqlite:" in (work / layout.log("train", "8gaussians", "wgan-gp", "seed0")).read_text()

@@ -4,8 +4,8 @@ MLflow has one writer, gan.tracking.sync under its lock: the `mlflow_sync` rule 
 tracking server configured each training job for its own run while it trains (gan.tracking.LiveMirror):
 
 1. a real `mlflow server`: one parent run for the benchmark with a child per (dataset, objective, seed), params,
-   every metrics.csv point at its training time, scores, status, each checkpoint's sample picture as an image at its
-   step, and the benchmark's tables and figures;
+   every metrics.csv point at its training time, scores, status, the training's preview pictures as images at step 0
+   and every checkpoint, the evaluation's sample pictures as artifacts, and the benchmark's tables and figures;
    a user's `python -m gan mlflow-sync` afterwards adds nothing;
 2. the server down during the whole DAG: every result file is still produced and only `mlflow_sync` fails;
    with the server back, the same command reruns only `mlflow_sync` and fills MLflow in, and forcing the sync
@@ -202,8 +202,9 @@ def assert_run_matches_files(mirror: Mirror, run, run_dir: Path) -> None:
         assert sorted(points) == config["checkpoint_steps"]
     assert_series_mirrored(mirror, run.info.run_id, scores)
     assert_no_duplicate_steps(mirror, run)
-    # the sample picture of every checkpoint, once, at its step
-    assert mirror.image_steps(run.info.run_id) == config["checkpoint_steps"]
+    # the training's preview at step 0 and every checkpoint, once, at its step; the evaluation's pictures as artifacts
+    assert mirror.image_steps(run.info.run_id) == [0, *config["checkpoint_steps"]]
+    assert mirror.artifact_names(run.info.run_id, "samples") == {f"step{s:07d}.png" for s in config["checkpoint_steps"]}
 
 
 def assert_benchmark_artifacts(mirror: Mirror, runs: dict[str, list], results: Path) -> None:
