@@ -163,7 +163,7 @@ def write_html(df: pd.DataFrame, path: str | Path, title: str, notes: Sequence[s
 def _n_text_cols(df: pd.DataFrame) -> int:
     n = 0
     for c in df.columns:
-        if str(c).lower() in ("dataset", "objective", "metric", "a", "b", "a vs b", "better"):
+        if str(c).lower() in ("dataset", "objective", "metric", "a", "b", "a vs b", "better", "constraint", "where"):
             n += 1
         else:
             break
