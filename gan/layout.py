@@ -19,8 +19,9 @@ TABLES = ("final_scores", "pairwise", "toy")
 TABLE_FORMATS = ("csv", "md", "tex", "html")
 #: the long form of final_scores (every metric of every dataset and objective), as .csv and .html
 ALL_METRICS_TABLE = "final_scores_all_metrics"
-#: the tidy tables the aggregate stage writes (CSV)
+#: the tidy tables the aggregate stage writes, each as .csv (the data) and .html (the report shows it)
 AGGREGATES = ("scores", "training", "runs", "floors")
+AGGREGATE_FORMATS = ("csv", "html")
 FIGURE_FORMATS = ("pdf", "png")
 #: the folder name (in place of an experiment's) of `python -m gan train` runs given no --run-dir
 ONE_OFF = "one-off"
@@ -195,10 +196,12 @@ class Layout:
         return f"{self.resources}/{file_name}"
 
     # --- aggregates, tables, figures ---------------------------------------------------------------------------
-    def aggregate(self, name: str) -> str:
+    def aggregate(self, name: str, fmt: str = "csv") -> str:
         if name not in AGGREGATES:
             raise ValueError(f"unknown aggregate table {name!r}; valid: {', '.join(AGGREGATES)}")
-        return f"{self.root}/tables/{name}.csv"
+        if fmt not in AGGREGATE_FORMATS:
+            raise ValueError(f"unknown format {fmt!r} of table {name!r}; valid: {', '.join(AGGREGATE_FORMATS)}")
+        return f"{self.root}/tables/{name}.{fmt}"
 
     @_rooted
     def table(self, name: str, fmt: str) -> str:
@@ -213,9 +216,10 @@ class Layout:
         """A figure file; which figures exist is the figure registry's plan (gan.report.registry)."""
         return f"{self.root}/{stage}/{stem}.{fmt}"
 
-    def figure_table(self, name: str, stage: str = "figures") -> str:
-        """A table a figure writes beside itself (the critic figures' within-run correlations)."""
-        return f"{self.root}/{stage}/{name}.csv"
+    def figure_table(self, name: str, stage: str = "figures", fmt: str = "csv") -> str:
+        """A table a figure writes beside itself (the critic figures' within-run correlations): .csv, the data,
+        and .html, the page the report shows."""
+        return f"{self.root}/{stage}/{name}.{fmt}"
 
     # --- WGAN-GP Figure 1(a): critics trained to optimality against a fixed generator (gan.optimal_critic) -----
     @_rooted
@@ -224,7 +228,7 @@ class Layout:
         return f"{self.root}/figure1a/{dataset}_{constraint}.npz"
 
     def figure1a_table(self, fmt: str) -> str:
-        """The gradient-norm statistics of every critic (csv, md)."""
+        """The gradient-norm statistics of every critic (csv, md, and html: the page the report shows)."""
         return f"{self.root}/figure1a/gradient_norms.{fmt}"
 
     # --- the papers' small examples (gan.wgan_examples.STAGES): one stage and one folder each --------------------

@@ -108,7 +108,7 @@ def test_figure_and_table(critics, tmp_path):
     spec = figure_spec("figure1a")  # its own stage: the registry gives its stem and folder
     written = make_figure1a(critics.values(), figure_paths=[layout.figure(spec.stem, "png", spec.stage)],
                             table_csv=layout.figure1a_table("csv"), table_md=layout.figure1a_table("md"),
-                            datasets=["8gaussians"])
+                            table_html=layout.figure1a_table("html"), datasets=["8gaussians"])
     assert [p.name for p in written["figure"]] == ["figure1a.png"] and written["figure"][0].stat().st_size > 10_000
     import pandas as pd
 
@@ -117,6 +117,9 @@ def test_figure_and_table(critics, tmp_path):
     assert list(table["constraint"].unique()) == ["clipping", "penalty"]
     md = open(layout.figure1a_table("md")).read()
     assert "lambda = 10" in md and "interpolates" in md
+    page = open(layout.figure1a_table("html")).read()  # what the report shows: the Markdown table's rows and notes
+    assert page.startswith("<!DOCTYPE html>") and page.count("<tr") == 1 + len(table)
+    assert "lambda = 10" in page and "interpolates" in page
 
 
 @pytest.mark.slow

@@ -78,6 +78,9 @@ def test_the_package_plan_is_the_figures_of_before():
          "toy_critics"])
     assert "toy_critics" not in {p.stem for p in registry.plan_figures(["digits"])}
     assert registry.figure_spec("critic_{dataset}").caption == "critic.rst"
+    # the samples figures' real-data panel reads the prepared data file, a declared input like the samples
+    for stem in ("samples_{dataset}", "samples_strip_{dataset}"):
+        assert registry.figure_spec(stem).inputs == ("runs", "samples", "real_data")
     # Figure 1(a) is registered the same way, as the figure of a stage of its own
     assert "figure1a" not in {p.stem for p in plan} and registry.figure_spec("figure1a").stage == "figure1a"
 
@@ -105,6 +108,10 @@ def test_a_plugin_figure_is_planned_by_the_dags_helper_and_drawn_by_make_figures
     assert reported[first].labels == {"figure": "last_samples_8gaussians_gan_seed0", "format": "png"}
     assert reported[layout.figure("convergence_steps", "png")].caption == "../report/convergence_steps.rst"
 
+    from gan.datasets import prepare_dataset
+
+    assert stage.inputs["real_data"] == [layout.prepared("8gaussians")]  # prepare_data's output
+    prepare_dataset(grid.dataset_entries["8gaussians"].spec, layout.downloads, layout.prepared("8gaussians"))
     out = make_figures(root=layout.root, datasets=grid.datasets, toy_datasets=grid.toy_datasets, runs=grid.runs(),
                        inputs=stage.values, formats=("png",))
     written = {str(p) for paths in out.values() for p in paths}

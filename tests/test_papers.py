@@ -4,6 +4,7 @@ WGAN-GP Figure 1(b), their figures (gan.report.figures.papers) and their stages 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,9 +100,13 @@ def test_every_stage_writes_its_figure_and_table(tmp_path):
         data = layout.paper_stage_data(stage)
         compute_stage(stage, data, {**grid.papers[stage], **tiny[stage]})
         files = stage_files(layout, stage)
-        written = make_paper_figure(stage, data, figure_paths=[files["png"]], table_csv=files["table_csv"])
+        written = make_paper_figure(stage, data, figure_paths=[files["png"]], table_csv=files["table_csv"],
+                                    table_html=files["table_html"])
         assert written["figure"][0].stat().st_size > 10_000
         assert len(pd.read_csv(files["table_csv"])) > 0
+        assert written["table"] == [Path(files["table_csv"]), Path(files["table_html"])]
+        page = Path(files["table_html"]).read_text()  # the table's page in the report
+        assert page.count("<tr") == 1 + len(pd.read_csv(files["table_csv"]))
         assert load_npz(data)["settings"]["steps"] == tiny[stage]["steps"]
 
 

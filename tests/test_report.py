@@ -14,6 +14,7 @@ from gan.report import aggregate_results, make_tables
 from gan.report import stats as st
 from gan.metrics import metric_outputs
 from gan.report.aggregate import metric_spec, primary_metric
+from gan.report.tables import fmt_num
 
 DATASETS = ("8gaussians", "digits")
 OBJECTIVES = ("gan", "wgan", "wgan-gp")
@@ -141,6 +142,21 @@ def test_aggregate_missing_scores_stay_nan(tree):
     assert (ok["eval_time_s"] == 0.5).all()
     assert set(metric_columns(s)) == {"fid", "kid", "fd_classifier", "classes_covered", "w1",
                                       "modes_covered", "high_quality"}
+
+
+def test_aggregate_writes_each_table_and_its_page_for_the_report(tree):
+    from gan.layout import AGGREGATES, Layout
+
+    layout = Layout(str(tree.root))
+    for name in AGGREGATES:
+        assert str(tree.paths[name]) == layout.aggregate(name)  # where the DAG's rule declares them
+        assert str(tree.paths[f"{name}_html"]) == layout.aggregate(name, "html")
+        page = tree.paths[f"{name}_html"].read_text()
+        assert page.startswith("<!DOCTYPE html>") and f"{name}.csv holds them at full precision" in page
+    page = tree.paths["scores_html"].read_text()
+    assert page.count("<tr") == 1 + len(tree.scores)  # every row, numbers rounded for reading
+    fid = tree.scores.fid.dropna().iloc[0]
+    assert f"<td>{fmt_num(fid)}</td>" in page and f"<td>{fid!r}</td>" not in page
 
 
 def test_aggregate_wall_clock_and_runs(tree):
@@ -342,6 +358,10 @@ def _declared_inputs(tree):
         save_critic_grid(r["path"], x, y, values, step=r["step"], seed=r["seed"], lim=3.0, resolution=41)
     for d in TOY:
         save_npz(refs[d], points=_real_points(500).astype(np.float32))
+    from gan.datasets import dataset_spec, prepare_dataset
+
+    for r in stage.values["real_data"]:  # the samples figures' real-data panels read the prepared data
+        prepare_dataset(dataset_spec(r["dataset"]), tree.root / "downloads", r["path"])
     return stage
 
 
@@ -396,6 +416,12 @@ def test_no_toy_dataset_no_toy_critics(tree, tmp_path):
 
 def test_critic_correlation_csv(figures):
     corr = pd.read_csv(figures.dir / "critic_correlation.csv")
+    # its page in the report (the CSV is an output the report does not list)
+    page = (figures.dir / "critic_correlation.html").read_text()
+    assert page.count("<tr") == 1 + len(corr) and "critic_correlation.csv holds them" in page
+    listed = {Path(o.path).name: o for o in figures.stage.outputs}
+    assert listed["critic_correlation.html"].in_report and listed["critic_correlation.html"].category == "Tables"
+    assert not listed["critic_correlation.csv"].in_report
     assert set(corr["dataset"]) == set(DATASETS)
     wg = corr[(corr.dataset == "digits") & (corr.objective == "wgan-gp")].iloc[0]
     assert wg["quantity"] == "wasserstein" and wg["metric"] == "fid"
@@ -462,6 +488,9 @@ def test_toy_run_figures_read_only_declared_files(tmp_path):
         train(cfg, layout.run_dir(d, o, s))
     ref = tmp_path / "results" / "reference" / "8gaussians" / "points.npz"
     save_npz(ref, points=_real_points(300).astype(np.float32))
+    from gan.datasets import dataset_spec, prepare_dataset
+
+    prepare_dataset(dataset_spec("8gaussians"), tmp_path / "downloads", layout.prepared("8gaussians"))
     stage = figures_stage_of(layout.root, ["8gaussians"], ["8gaussians"], runs, steps, {"8gaussians": str(ref)})
     for m in stage.values["samples"]:
         sample_checkpoint(layout.run_dir(m["dataset"], m["objective"], m["seed"]), m["step"], 200, 0, m["path"])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -108,6 +109,10 @@ def test_report_builds(smoke_run):
     snakemake(smoke_run, *complete_config("config/smoke.yaml"), "--report", f"{SMOKE_RESULTS}/report.html")
     html = (smoke_run / SMOKE_RESULTS / "report.html").read_text(errors="replace")
     assert "convergence_steps" in html and "final_scores.html" in html  # tables as pages shown in the report
+    # every file the report lists is shown inside it: no table is a CSV or Markdown file its icon only downloads
+    listed = dict(re.findall(r'"(results/[^"]+)": \{"name": .*?"mime_type": "([^"]+)"', html))
+    assert listed and set(listed.values()) <= {"text/html", "image/png", "application/pdf"}, listed
+    assert {f"{SMOKE_RESULTS}/tables/training.html", f"{SMOKE_RESULTS}/figures/critic_correlation.html"} <= set(listed)
     # the workflow's description and every run's samples by checkpoint (a page per run)
     assert "real-vs-real floor" in html and "Samples of every run" in html
     assert html.count("by_step.png") >= len(smoke_config()["objectives"]) * len(smoke_config()["seeds"]) * 2

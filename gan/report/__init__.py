@@ -2,10 +2,11 @@
 
 Entry points (what the Snakemake scripts call):
 
-- ``aggregate_results(run_dirs, out_dir, complete_grid=True) -> {"scores"|"training"|"runs": Path}``
+- ``aggregate_results(run_dirs, out_dir, complete_grid=True) -> {"scores"|"training"|"runs"|"floors"[_html]: Path}``
   reads ``results/{experiment}/runs/{dataset}/{objective}/seed{seed}/`` folders (a list, or one ``runs/`` root that
   is globbed)
-  and writes ``scores.csv``, ``training.csv``, ``runs.csv`` into ``out_dir``.
+  and writes ``scores``, ``training``, ``runs``, ``floors`` into ``out_dir``, each as .csv and .html (its page in the
+  report).
 - ``make_tables(tables_dir, out_dir=None, *, primary=None) -> {name: [Path]}``
   reads ``tables_dir/{scores,runs,floors}.csv``; writes ``final_scores``, ``pairwise``, ``toy`` as .csv/.md/.tex/.html
   and ``final_scores_all_metrics.csv|html`` into ``out_dir`` (default ``tables_dir``): ``gan.layout.Layout.tables``.

@@ -445,21 +445,35 @@ def collect_floors(floor_files: Iterable[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
+#: the title of each aggregate table's page in the report (its caption, workflow/report/<name>.rst, says more)
+AGGREGATE_TITLES = {
+    "scores": "Every checkpoint's scores: one row per dataset, objective, run seed and step",
+    "training": "Training curves of every run: one row per logged generator iteration",
+    "runs": "Every run: final status, steps done, training wall-clock and device",
+    "floors": "Every metric's floor, per dataset: unseen real samples scored as the generated ones are",
+}
+
+
 def aggregate_results(run_dirs: Iterable[str | Path] | str | Path, out_dir: str | Path,
                       complete_grid: bool = True, floors: Iterable[str | Path] = ()) -> dict[str, Path]:
-    """Write scores.csv, training.csv and runs.csv of `run_dirs` into `out_dir`.
+    """Write scores, training, runs and floors of `run_dirs` into `out_dir`, each as .csv (the data) and .html
+    (its page in the report, gan.report.tables.write_html).
 
     `run_dirs`: the run folders (what the DAG passes: any file inside a run folder, such as its summary.json,
     also works), or a single path to a `runs/` root, which is globbed with :func:`find_run_dirs`.
-    Returns {"scores": path, "training": path, "runs": path}.
+    Returns {"scores": csv, "training": csv, "runs": csv, "floors": csv, "scores_html": html, ...}.
     """
+    from gan.report.tables import write_html  # the tables module reads this one's helpers at import
+
     if isinstance(run_dirs, (str, Path)):
         run_dirs = find_run_dirs(run_dirs)
     dirs = [Path(d) for d in run_dirs]
     out_dir = Path(out_dir)
-    return {
-        "scores": write_csv(collect_scores(dirs, complete_grid=complete_grid), out_dir / "scores.csv"),
-        "training": write_csv(collect_training(dirs), out_dir / "training.csv"),
-        "runs": write_csv(collect_runs(dirs), out_dir / "runs.csv"),
-        "floors": write_csv(collect_floors(floors), out_dir / "floors.csv"),
-    }
+    frames = {"scores": collect_scores(dirs, complete_grid=complete_grid), "training": collect_training(dirs),
+              "runs": collect_runs(dirs), "floors": collect_floors(floors)}
+    out = {name: write_csv(df, out_dir / f"{name}.csv") for name, df in frames.items()}
+    for name, df in frames.items():
+        out[f"{name}_html"] = write_html(df, out_dir / f"{name}.html", AGGREGATE_TITLES[name],
+                                         [f"Numbers to 3 significant digits; {name}.csv holds them at full "
+                                          f"precision."])
+    return out

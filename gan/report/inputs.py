@@ -10,7 +10,9 @@ nothing downstream parses a path or globs a run folder. The built-in inputs:
   :data:`MAX_STRIP_STEPS`, evenly spaced, always the last configured one, which the sample figures show); the
   per-run `sample` job writes them and declares them in its index, which is what the rule declares;
 - ``critic_grids``: for toy (2-D points) datasets, the critic grid of every run at its last configured checkpoint;
-- ``references``: for toy datasets, the reference npz of real points (array ``points``).
+- ``references``: for toy datasets, the reference npz of real points (array ``points``);
+- ``real_data``: every dataset's prepared data file (what `prepare_data` writes), with the split and seed the
+  scoring draws its real subset with: the samples figures' real-data panel.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from gan.layout import AGGREGATES, Layout
+from gan.schema import default
 
 MAX_STRIP_STEPS = 6
 
@@ -39,7 +42,8 @@ class Benchmark:
 
     `runs`: (dataset, objective, seed) of every run; `checkpoint_steps`: the configured steps of each dataset;
     `toy_datasets`: the datasets of 2-D points (from the registry's kinds, never from names); `references`: the
-    real-points reference file of each toy dataset; `spaces`: the feature spaces each dataset is scored in.
+    real-points reference file of each toy dataset; `spaces`: the feature spaces each dataset is scored in;
+    `real_split`, `eval_seed`: the split and seed the scoring draws real data with (`scoring:` in the config).
     """
 
     layout: Layout
@@ -49,6 +53,8 @@ class Benchmark:
     checkpoint_steps: Mapping[str, Sequence[int]] = field(default_factory=dict)
     references: Mapping[str, str] = field(default_factory=dict)
     spaces: Mapping[str, Sequence[str]] = field(default_factory=dict)  # {dataset: its feature spaces}
+    real_split: str = field(default_factory=lambda: default("scoring", "reference_split"))
+    eval_seed: int = field(default_factory=lambda: default("scoring", "eval_seed"))
 
     def __post_init__(self):
         for name in ("datasets", "toy_datasets"):
@@ -62,7 +68,8 @@ class Benchmark:
         return cls(layout=grid.layout, datasets=grid.datasets, runs=grid.runs(), toy_datasets=toy,
                    checkpoint_steps={d: grid.checkpoint_steps(d) for d in grid.datasets},
                    references={d: grid.reference_paths(d)["points"] for d in toy},
-                   spaces={d: list(grid.reference_paths(d)) for d in grid.datasets})
+                   spaces={d: list(grid.reference_paths(d)) for d in grid.datasets},
+                   real_split=grid.reference_split(), eval_seed=grid.eval_seed)
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,12 @@ def _load_points(records):
     return load_points(records)
 
 
+def _load_real_data(records):
+    from gan.report.figures.samples import RealData
+
+    return RealData(records)
+
+
 for _name in AGGREGATES:
     # floors: no table means no floor band (None), the others: an empty table with the identity columns
     register_input(_name, value=lambda b, _name=_name: b.layout.aggregate(_name),
@@ -156,6 +169,12 @@ def _references(b: Benchmark) -> list[dict]:
     return [{"dataset": d, "path": str(b.references[d])} for d in toy]
 
 
+def _real_data(b: Benchmark) -> list[dict]:
+    return [{"dataset": d, "kind": "points" if d in b.toy_datasets else "images", "split": b.real_split,
+             "seed": b.eval_seed, "path": b.layout.prepared(d)} for d in b.datasets]
+
+
 register_input("samples", value=_samples, declared=_sample_indices, load=_load_files)
 register_input("critic_grids", value=_critic_grids, load=_load_files)
 register_input("references", value=_references, load=_load_points)
+register_input("real_data", value=_real_data, load=_load_real_data)

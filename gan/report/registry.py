@@ -160,11 +160,14 @@ def caption_path(caption: str, report_dir: str = "../report") -> str:
 
 @dataclass(frozen=True)
 class ReportedFile:
-    """One output of the figures rule with its report entry."""
+    """One output of the figures rule with its report entry (`in_report` False: an output the report does not
+    list, such as a figure table's CSV beside the .html page that it shows)."""
 
     path: str
     caption: str  # as the rule passes it (relative to workflow/rules/, or absolute)
     labels: dict = field(hash=False)
+    in_report: bool = True
+    category: str = "Figures"  # the report's category: a figure's table is listed with the other tables
 
 
 @dataclass(frozen=True)
@@ -183,8 +186,9 @@ def figures_stage(benchmark: Benchmark, formats: Sequence[str] = FIGURE_FORMATS)
     plan = plan_figures(benchmark.datasets, benchmark.toy_datasets, benchmark.runs, spaces=benchmark.spaces)
     outputs = [ReportedFile(path, caption_path(p.spec.caption), {"figure": p.stem, "format": fmt})
                for p in plan for path, fmt in zip(p.paths(benchmark.layout, formats), formats)]
-    outputs += [ReportedFile(benchmark.layout.figure_table(name), caption_path(spec.table_caption),
-                             {"figure": name, "format": "csv"}) for name, spec in figure_tables(plan).items()]
+    outputs += [ReportedFile(benchmark.layout.figure_table(name, fmt=fmt), caption_path(spec.table_caption),
+                             {"figure": name, "format": fmt}, in_report=fmt == "html", category="Tables")
+                for name, spec in figure_tables(plan).items() for fmt in ("csv", "html")]
     needed = list(dict.fromkeys(i for p in plan for i in p.spec.inputs))
     inputs = {name: FIGURE_INPUTS[name].declared_files(benchmark) for name in needed}
     values = {name: FIGURE_INPUTS[name].value(benchmark) for name in needed}

@@ -140,10 +140,30 @@ def to_html(df: pd.DataFrame, title: str = "", notes: Sequence[str] = ()) -> str
             f"<style>{style}</style></head>\n<body>\n{head}{body}\n{foot}</body></html>\n")
 
 
+#: the most rows a page shows; a longer table (training.csv of a long benchmark) shows every k-th row, and says so
+HTML_MAX_ROWS = 2000
+
+
+def write_html(df: pd.DataFrame, path: str | Path, title: str, notes: Sequence[str] = (),
+               max_rows: int = HTML_MAX_ROWS) -> Path:
+    """The page the Snakemake report shows for a table of numbers (its CSV stays the data): floats to 3
+    significant digits, at most `max_rows` rows (evenly spaced, the first and every k-th), with `notes`."""
+    notes = list(notes)
+    if len(df) > max_rows:
+        k = -(-len(df) // max_rows)
+        shown = df.iloc[::k]
+        notes.append(f"{len(shown)} of the {len(df)} rows are shown, one in {k} from the first; "
+                     f"{Path(path).stem}.csv holds them all.")
+        df = shown
+    readable = df.map(lambda v: fmt_num(v) if isinstance(v, float) else v)
+    write_text(path, to_html(readable, title, notes))
+    return Path(path)
+
+
 def _n_text_cols(df: pd.DataFrame) -> int:
     n = 0
     for c in df.columns:
-        if str(c).lower() in ("dataset", "objective", "metric", "a", "b", "a vs b", "better"):
+        if str(c).lower() in ("dataset", "objective", "metric", "a", "b", "a vs b", "better", "constraint", "where"):
             n += 1
         else:
             break
@@ -685,10 +705,7 @@ def tables_from_frames(scores: pd.DataFrame, runs: pd.DataFrame | None, out_dir:
     numeric, display, long, notes = final_scores_table(scores, runs, primary, floors)
     out["final_scores"] = write_table(numeric, display, out_dir, "final_scores", FINAL_CAPTION, notes)
     out["final_scores"].append(write_csv(long, Path(out_dir) / f"{ALL_METRICS_TABLE}.csv"))
-    readable = long.map(lambda v: fmt_num(v) if isinstance(v, float) else v)
-    html = Path(out_dir) / f"{ALL_METRICS_TABLE}.html"
-    write_text(html, to_html(readable, ALL_METRICS_CAPTION))
-    out["final_scores"].append(html)
+    out["final_scores"].append(write_html(long, Path(out_dir) / f"{ALL_METRICS_TABLE}.html", ALL_METRICS_CAPTION))
     numeric, display, notes = pairwise_table(scores, primary)
     out["pairwise"] = write_table(numeric, display, out_dir, "pairwise", PAIRWISE_CAPTION, notes)
     numeric, display, notes = toy_table(scores, runs, floors)

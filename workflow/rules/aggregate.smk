@@ -1,4 +1,4 @@
-# Aggregation: one tidy table of every (dataset, objective, seed, step), the training curves and the runs.
+# Aggregation: one tidy table of every (dataset, objective, seed, step), the training curves, the runs and the floors.
 from gan.provenance import redact
 
 
@@ -13,10 +13,17 @@ rule aggregate:
         scores=score_files(),
         floors=floor_files(),
     output:
-        scores=report(LAYOUT.aggregate("scores"), caption="../report/scores.rst", category="Tables"),
-        training=report(LAYOUT.aggregate("training"), caption="../report/training.rst", category="Tables"),
-        runs=report(LAYOUT.aggregate("runs"), caption="../report/runs.rst", category="Tables"),
-        floors=report(LAYOUT.aggregate("floors"), caption="../report/floors.rst", category="Tables"),
+        # each table's .csv (the data) and its .html page, which the report shows
+        **{name: LAYOUT.aggregate(name) for name in AGGREGATES},
+        **{
+            f"{name}_html": report(
+                LAYOUT.aggregate(name, "html"),
+                caption=f"../report/{name}.rst",
+                category="Tables",
+                labels={"table": name},
+            )
+            for name in AGGREGATES
+        },
     log:
         LAYOUT.log("aggregate"),
     conda:

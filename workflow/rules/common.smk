@@ -27,7 +27,7 @@ except WorkflowError as err:
 
 from gan.grid import BenchmarkGrid  # noqa: E402
 from gan.metrics import EXTRACTORS  # noqa: E402
-from gan.layout import ALL_METRICS_TABLE, TABLE_FORMATS, TABLES, Layout, RunFiles  # noqa: E402
+from gan.layout import AGGREGATES, ALL_METRICS_TABLE, TABLE_FORMATS, TABLES, Layout, RunFiles  # noqa: E402
 from gan.plugins import export as export_plugins  # noqa: E402
 from gan.runs import set_aside_replaced  # noqa: E402
 from gan.status import failure_message, success_message  # noqa: E402
@@ -244,10 +244,10 @@ def figure1a_figure(fmt):
 
 
 def figure1a_files():
-    """The figure (pdf, png) and the gradient-norm table (csv, md); nothing when figure1a.enabled is false."""
+    """The figure (pdf, png) and the gradient-norm table (csv, md, html); nothing when figure1a.enabled is false."""
     if not FIGURE1A["enabled"] or not FIGURE1A["datasets"]:
         return []
-    return [figure1a_figure(f) for f in ("pdf", "png")] + [LAYOUT.figure1a_table(f) for f in ("csv", "md")]
+    return [figure1a_figure(f) for f in ("pdf", "png")] + [LAYOUT.figure1a_table(f) for f in ("csv", "md", "html")]
 
 
 def get_final_output():

@@ -8,14 +8,19 @@ from gan.report.registry import caption_path, figure_spec  # noqa: E402
 from gan.wgan_examples import STAGES as PAPER_STAGES  # noqa: E402
 
 PAPERS = GRID.papers
-# each stage's figure (pdf, png) and CSV, with the registered figure's caption in the report
+# each stage's figure (pdf, png) and table, with the registered figure's caption in the report; the table's .html
+# page is shown there, its .csv (the data) is not
 PAPER_OUTPUTS = {
     stage: {
-        key: report(
-            path,
-            caption=caption_path(figure_spec(stage).caption),
-            category="Tables" if key == "table_csv" else "Figures",
-            labels={"figure": stage, "format": key.replace("table_", "")},
+        key: (
+            path
+            if key == "table_csv"
+            else report(
+                path,
+                caption=caption_path(figure_spec(stage).caption),
+                category="Tables" if key.startswith("table_") else "Figures",
+                labels={"figure": stage, "format": key.replace("table_", "")},
+            )
         )
         for key, path in stage_files(LAYOUT, stage).items()
     }

@@ -1,5 +1,6 @@
 # Tables and figures of the paper, marked for `snakemake --report results/{experiment}/report.html`: each table's
-# .html page (shown inside the report; the .csv, .md and .tex beside it are for machines, Markdown and LaTeX).
+# .html page (shown inside the report; the .csv, .md and .tex beside it are for machines, Markdown and LaTeX), as
+# every rule's table is (aggregate.smk, figure1a.smk, papers.smk, the figures' own tables here).
 
 
 from gan.status import summarised
@@ -50,7 +51,14 @@ rule figures:
     input:
         unpack(figures_rule_inputs),
     output:
-        [report(out.path, caption=out.caption, category="Figures", labels=out.labels) for out in FIGURES_STAGE.outputs],
+        [
+            (
+                report(out.path, caption=out.caption, category=out.category, labels=out.labels)
+                if out.in_report
+                else out.path
+            )
+            for out in FIGURES_STAGE.outputs
+        ],
     log:
         LAYOUT.log("figures"),
     conda:

@@ -47,12 +47,13 @@ def make_figures(*, root: str | Path, datasets: Sequence[str], toy_datasets: Seq
     spaces}, for the figures of one space. `inputs`: {input name: value} as the
     rule's params give them (gan.report.inputs: a table's path, or records {"dataset", "objective", "seed",
     "step", "path"} of per-run files); an input not given is empty (a panel says what is missing). Returns
-    {figure stem: [paths]}, and {table name: [csv]} for the tables figures write beside themselves.
+    {figure stem: [paths]}, and {table name: [csv, html]} for the tables figures write beside themselves.
     """
     from gan.report.aggregate import write_csv
     from gan.report.figures.style import pd
     from gan.report.inputs import FIGURE_INPUTS
     from gan.report.registry import figure_tables, plan_figures
+    from gan.report.tables import write_html
 
     unknown = sorted(set(inputs) - set(FIGURE_INPUTS))
     if unknown:
@@ -76,9 +77,13 @@ def make_figures(*, root: str | Path, datasets: Sequence[str], toy_datasets: Seq
         out[fig.stem] = paths
         if fig.spec.table is not None:
             rows[fig.spec.table].append(result)
+    tables = figure_tables(plan)
     for name, frames in rows.items():
-        # one CSV over every instance; the columns of the first when none has rows
+        # one CSV over every instance (the columns of the first when none has rows), and its page in the report
         table = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) \
             else frames[0]
-        out[name] = [write_csv(table, Path(layout.figure_table(name)))]
+        out[name] = [write_csv(table, Path(layout.figure_table(name))),
+                     write_html(table, layout.figure_table(name, fmt="html"),
+                                f"{name}: the table of the figure {tables[name].stem}",
+                                [f"Numbers to 3 significant digits; {name}.csv holds them at full precision."])]
     return out

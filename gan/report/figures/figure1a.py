@@ -78,14 +78,16 @@ def _lambdas(critics: dict) -> str:
 
 
 def write_gradient_table(table: pd.DataFrame, critics: dict, csv_path: str | Path | None,
-                         md_path: str | Path | None) -> list[Path]:
-    from gan.report.tables import to_markdown  # pandas: imported where a table is written
+                         md_path: str | Path | None, html_path: str | Path | None = None) -> list[Path]:
+    """The table as .csv (every number), and as .md and .html (its page in the report): the shown columns with
+    the notes on how it was computed."""
+    from gan.report.tables import to_html, to_markdown  # pandas: imported where a table is written
 
     written = []
     if csv_path is not None:
         write_text(csv_path, table.to_csv(index=False, lineterminator="\n"))
         written.append(Path(csv_path))
-    if md_path is not None:
+    if md_path is not None or html_path is not None:
         shown = table[["dataset", "constraint", "where", *GRAD_STATS, "w_estimate", "w1_exact"]].copy()
         for col in (*GRAD_STATS, "w_estimate", "w1_exact"):
             shown[col] = shown[col].map(lambda v: f"{v:.3g}")
@@ -103,8 +105,11 @@ def write_gradient_table(table: pd.DataFrame, critics: dict, csv_path: str | Pat
                          f"optimal critic reaches; a clipped critic estimates K times W1 for some small K).")
         notes.append(f"Gradient penalty with lambda = {_lambdas(critics)} (the WGAN-GP paper's value is 10, "
                      f"gan_toy.py's 0.1); weight clipping at c = 0.01 (RMSProp 5e-5); penalty: Adam(1e-4, (0.5, 0.9)).")
-        write_text(md_path, to_markdown(shown, "Figure 1(a): gradient norms of optimal critics", notes))
-        written.append(Path(md_path))
+        title = "Figure 1(a): gradient norms of optimal critics"
+        for path, render in ((md_path, to_markdown), (html_path, to_html)):
+            if path is not None:
+                write_text(path, render(shown, title, notes))
+                written.append(Path(path))
     return written
 
 
@@ -205,9 +210,11 @@ def plot_figure1a(critics: dict[tuple[str, str], dict], out_paths: Sequence[str 
 
 def make_figure1a(critic_files: Iterable[str | Path], *, figure_paths: Sequence[str | Path] = (),
                   table_csv: str | Path | None = None, table_md: str | Path | None = None,
+                  table_html: str | Path | None = None,
                   datasets: Sequence[str] | None = None) -> dict[str, list[Path]]:
     """The figure and the gradient-norm table from the optimal-critic files (what the figure1a rule calls)."""
     critics = load_critics(critic_files)
-    written = {"table": write_gradient_table(gradient_table(critics, datasets), critics, table_csv, table_md)}
+    written = {"table": write_gradient_table(gradient_table(critics, datasets), critics, table_csv, table_md,
+                                             table_html)}
     written["figure"] = plot_figure1a(critics, figure_paths, datasets) if figure_paths else []
     return written

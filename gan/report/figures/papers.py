@@ -183,20 +183,30 @@ DRAW = {"wgan_example1": (plot_wgan_example1, example1_table),
 
 
 def stage_files(layout, stage: str) -> dict[str, str]:
-    """{pdf, png, table_csv}: the files of `stage`'s registered figure (gan.layout's paths, the registry's stem)."""
+    """{pdf, png, table_csv, table_html}: the files of `stage`'s registered figure (gan.layout's paths, the
+    registry's stem); the table's .html is its page in the report."""
     from gan.report.registry import figure_spec
 
     spec = figure_spec(stage)
     return {**{fmt: layout.figure(spec.stem, fmt, spec.stage) for fmt in ("pdf", "png")},
-            "table_csv": layout.figure_table(spec.stem, spec.stage)}
+            **{f"table_{fmt}": layout.figure_table(spec.stem, spec.stage, fmt) for fmt in ("csv", "html")}}
 
 
 def make_paper_figure(stage: str, data: str | Path, *, figure_paths: Sequence[str | Path],
-                      table_csv: str | Path) -> dict[str, list[Path]]:
-    """The figure and its CSV from the stage's npz (what the stage's figure rule calls)."""
+                      table_csv: str | Path, table_html: str | Path | None = None) -> dict[str, list[Path]]:
+    """The figure, its CSV and the CSV's page (`table_html`) from the stage's npz (what the stage's figure rule
+    calls)."""
     if stage not in DRAW:
         raise ValueError(f"unknown stage {stage!r}; valid: {', '.join(DRAW)}")
     draw, table = DRAW[stage]
     d = load_npz(data)
-    write_text(table_csv, table(d).to_csv(index=False, lineterminator="\n"))
-    return {"figure": draw(d, figure_paths), "table": [Path(table_csv)]}
+    rows = table(d)
+    write_text(table_csv, rows.to_csv(index=False, lineterminator="\n"))
+    written = [Path(table_csv)]
+    if table_html is not None:
+        from gan.report.tables import write_html
+
+        written.append(write_html(rows, table_html, f"{stage}: the numbers behind the figure",
+                                  [f"Numbers to 3 significant digits; {Path(table_csv).name} holds them at full "
+                                   f"precision."]))
+    return {"figure": draw(d, figure_paths), "table": written}
