@@ -35,6 +35,17 @@ def _starts_snakemake(item) -> bool:
 SHARED_FIXTURES = {"smoke_run", "slurm_cluster"}
 
 
+def pytest_collection_finish(session):
+    # in an xdist worker: a grouped test whose node id lacks its "@group" suffix was not grouped (xdist's loadgroup
+    # with pytest >= 9.2, pytest-dev/pytest-xdist#1386): refuse, rather than run the demo and the cluster twice
+    if getattr(session.config.option, "loadgroup", False):
+        ungrouped = [item.nodeid for item in session.items
+                     if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
+        if ungrouped:
+            raise pytest.UsageError(f"pytest-xdist did not group {ungrouped[0]} (pytest-dev/pytest-xdist#1386 with "
+                                    f"pytest {pytest.__version__}): install pytest<9.2 (the test extra) or run -n 0")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     # the `dag` marker (pyproject.toml): every test whose body starts Snakemake (a dry run or more) gets it here, so
