@@ -142,6 +142,22 @@ def _start_seconds(summary: Mapping[str, Any], summary_path: Path) -> float:
     return summary_path.stat().st_mtime - float(summary.get("wall_clock_s") or 0.0)  # an old summary.json
 
 
+def _started_so_far(layout: Layout) -> list[float]:
+    """When each run folder's training started, as far as its files tell now (epoch seconds): summary.json's start
+    for a finished run, metrics.csv's mtime less its last time_s for one still training (it writes metrics.csv
+    before its first step)."""
+    starts = []
+    for metrics in glob.glob(str(layout.run("*", "*", "*").metrics)):
+        files = RunFiles(str(Path(metrics).parent))
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            if files.summary.exists():
+                starts.append(_start_seconds(read_summary(files.summary), files.summary))
+            else:
+                starts.append(_training_summary(files, {"dataset": "", "objective": "", "seed": 0,
+                                                        "config": {}})["started_at"])
+    return starts
+
+
 def _training_summary(files: RunFiles, live: Mapping[str, Any]) -> dict[str, Any]:
     """What summary.json will say, as far as a run still training knows it: identity and settings from the training
     job (`live`: dataset, objective, seed, config), time from its metrics.csv so far."""
@@ -485,6 +501,11 @@ def sync(results_dir: str | os.PathLike = "results", tracking_uri: str | None = 
             report["ui_path"] = UI_PATH.format(experiment_id=experiment_id)
             key = BENCHMARK_KEY
             start = min((c["start_ms"] for c in children), default=_ms(datetime.datetime.now().timestamp()))
+            if live is not None:
+                # a live sync may create the parent while the DAG's other trainings, started a little earlier, have
+                # not reached a checkpoint: it starts at the earliest start any run folder shows, less a second for
+                # those estimates' jitter, so that every child falls inside it
+                start = min([start, *(_ms(t) for t in _started_so_far(layout))]) - 1000
             end = max((c["end_ms"] for c in children), default=start)
             git = next((c["tags"][GIT_TAG] for c in children if GIT_TAG in c["tags"]), None)
             parent, created = _find_or_create(client, experiment_id, key, experiment, start, {})
@@ -497,6 +518,7 @@ def sync(results_dir: str | os.PathLike = "results", tracking_uri: str | None = 
                 tags = {**child["tags"], PARENT_TAG: parent.info.run_id}
                 run, created = _find_or_create(client, experiment_id, key, child["name"], child["start_ms"], tags)
                 child = _timed_from(child, run.info.start_time)
+                end = max(end, child["end_ms"])  # the parent ends after each child as MLflow times it
                 n_params, n_points, n_changed = _update(client, run, tags, child["params"], child["metrics"])
                 report["runs_created"] += created
                 report["params_added"] += n_params

@@ -134,3 +134,30 @@ def test_a_dag_with_a_tracking_uri_fills_mlflow_while_training(tmp_path):
     assert child.info.status == "FINISHED" and runs[tracking.BENCHMARK_KEY].data.params["experiment"] == "live-dag"
     assert _image_steps(client, child) == {0, 20, 40}  # the previews, before any evaluation job ran
     assert "MLflow sqlite:" in (work / layout.log("train", "8gaussians", "wgan-gp", "seed0")).read_text()
+
+
+def test_a_parent_made_by_a_live_sync_starts_before_a_training_that_started_earlier(tmp_path):
+    """Two trainings of one DAG: seed 3 started first but seed 0 reaches a checkpoint first, so seed 0's live sync
+    creates the parent while seed 3 is still training; the parent must still span both children as MLflow times
+    them."""
+    results = tmp_path / "results"
+    layout = Layout(str(results))
+    uri = tracking.resolve_tracking_uri(None, results)
+    client = MlflowClient(uri)
+    for seed in (3, 0):  # seed 3 first: it started earlier
+        train(config_from_dict({**_settings(results), "seed": seed}), layout.run_dir("8gaussians", "wgan-gp", seed))
+    early = layout.run("8gaussians", "wgan-gp", 3)
+    summary = early.summary.read_bytes()
+    early.summary.unlink()  # seed 3 as it was while still training: its metrics.csv, no summary yet
+    live = {"dataset": "8gaussians", "objective": "wgan-gp", "seed": 0,
+            "config": {"dataset": "8gaussians", "objective": "wgan-gp", "seed": 0}}
+    tracking.sync(str(results), uri, "live", benchmark=BENCHMARK, live=live)  # seed 0's live sync makes the parent
+    early.summary.write_bytes(summary)
+    tracking.sync(str(results), uri, "live", benchmark=BENCHMARK)  # the DAG's sync at the end
+    runs = _runs(client, "live")
+    parent = runs[tracking.BENCHMARK_KEY]
+    for key in ("8gaussians/wgan-gp/seed0", "8gaussians/wgan-gp/seed3"):
+        child = runs[key]
+        assert child.data.tags[tracking.PARENT_TAG] == parent.info.run_id
+        assert parent.info.start_time <= child.info.start_time, key
+        assert child.info.end_time <= parent.info.end_time, key
