@@ -473,7 +473,5 @@ def aggregate_results(run_dirs: Iterable[str | Path] | str | Path, out_dir: str 
               "runs": collect_runs(dirs), "floors": collect_floors(floors)}
     out = {name: write_csv(df, out_dir / f"{name}.csv") for name, df in frames.items()}
     for name, df in frames.items():
-        out[f"{name}_html"] = write_html(df, out_dir / f"{name}.html", AGGREGATE_TITLES[name],
-                                         [f"Numbers to 3 significant digits; {name}.csv holds them at full "
-                                          f"precision."])
+        out[f"{name}_html"] = write_html(df, out_dir / f"{name}.html", AGGREGATE_TITLES[name])
     return out

@@ -146,9 +146,11 @@ HTML_MAX_ROWS = 2000
 
 def write_html(df: pd.DataFrame, path: str | Path, title: str, notes: Sequence[str] = (),
                max_rows: int = HTML_MAX_ROWS) -> Path:
-    """The page the Snakemake report shows for a table of numbers (its CSV stays the data): floats to 3
-    significant digits, at most `max_rows` rows (evenly spaced, the first and every k-th), with `notes`."""
+    """The page the Snakemake report shows for a table of numbers (its CSV beside it, same stem, stays the data):
+    floats to 3 significant digits, at most `max_rows` rows (evenly spaced, the first and every k-th), with
+    `notes` and a last note saying so."""
     notes = list(notes)
+    notes.append(f"Numbers to 3 significant digits; {Path(path).stem}.csv holds them at full precision.")
     if len(df) > max_rows:
         k = -(-len(df) // max_rows)
         shown = df.iloc[::k]

@@ -84,6 +84,5 @@ def make_figures(*, root: str | Path, datasets: Sequence[str], toy_datasets: Seq
             else frames[0]
         out[name] = [write_csv(table, Path(layout.figure_table(name))),
                      write_html(table, layout.figure_table(name, fmt="html"),
-                                f"{name}: the table of the figure {tables[name].stem}",
-                                [f"Numbers to 3 significant digits; {name}.csv holds them at full precision."])]
+                                f"{name}: the table of the figure {tables[name].stem}")]
     return out

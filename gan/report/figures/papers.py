@@ -206,7 +206,5 @@ def make_paper_figure(stage: str, data: str | Path, *, figure_paths: Sequence[st
     if table_html is not None:
         from gan.report.tables import write_html
 
-        written.append(write_html(rows, table_html, f"{stage}: the numbers behind the figure",
-                                  [f"Numbers to 3 significant digits; {Path(table_csv).name} holds them at full "
-                                   f"precision."]))
+        written.append(write_html(rows, table_html, f"{stage}: the numbers behind the figure"))
     return {"figure": draw(d, figure_paths), "table": written}
