@@ -142,19 +142,28 @@ def _start_seconds(summary: Mapping[str, Any], summary_path: Path) -> float:
     return summary_path.stat().st_mtime - float(summary.get("wall_clock_s") or 0.0)  # an old summary.json
 
 
+def _curve_so_far(files: RunFiles) -> tuple[float, float, int | None]:
+    """(started, elapsed, last step) of a run still training, from its metrics.csv so far: its mtime less the last
+    row's time_s (now, and nothing elapsed, before it exists)."""
+    elapsed, last = 0.0, None
+    if not files.metrics.exists():
+        return datetime.datetime.now().timestamp(), elapsed, last
+    with open(files.metrics, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if _number(row.get("step")) is not None and _number(row.get("time_s")) is not None:
+                last, elapsed = int(_number(row["step"])), _number(row["time_s"])
+    return files.metrics.stat().st_mtime - elapsed, elapsed, last
+
+
 def _started_so_far(layout: Layout) -> list[float]:
     """When each run folder's training started, as far as its files tell now (epoch seconds): summary.json's start
-    for a finished run, metrics.csv's mtime less its last time_s for one still training (it writes metrics.csv
-    before its first step)."""
+    for a finished run, its curve so far for one still training (it writes metrics.csv before its first step)."""
     starts = []
     for metrics in glob.glob(str(layout.run("*", "*", "*").metrics)):
         files = RunFiles(str(Path(metrics).parent))
         with contextlib.suppress(OSError, ValueError, TypeError):
-            if files.summary.exists():
-                starts.append(_start_seconds(read_summary(files.summary), files.summary))
-            else:
-                starts.append(_training_summary(files, {"dataset": "", "objective": "", "seed": 0,
-                                                        "config": {}})["started_at"])
+            starts.append(_start_seconds(read_summary(files.summary), files.summary) if files.summary.exists()
+                          else _curve_so_far(files)[0])
     return starts
 
 
@@ -163,15 +172,7 @@ def _training_summary(files: RunFiles, live: Mapping[str, Any]) -> dict[str, Any
     job (`live`: dataset, objective, seed, config), time from its metrics.csv so far."""
     from .provenance import config_hash
 
-    elapsed, last = 0.0, None
-    if files.metrics.exists():
-        with open(files.metrics, newline="", encoding="utf-8") as fh:
-            for row in csv.DictReader(fh):
-                if _number(row.get("step")) is not None and _number(row.get("time_s")) is not None:
-                    last, elapsed = int(_number(row["step"])), _number(row["time_s"])
-        started = files.metrics.stat().st_mtime - elapsed
-    else:
-        started = datetime.datetime.now().timestamp()
+    started, elapsed, last = _curve_so_far(files)
     config = dict(live["config"])
     return {"status": "running", "dataset": live["dataset"], "objective": live["objective"], "seed": live["seed"],
             "model": config.get("model"), "config": config, "config_hash": config_hash(config),
@@ -440,11 +441,8 @@ def _benchmark_files(layout: Layout) -> list[tuple[Path, str]]:
     out = []
     figure1a = Path(layout.figure1a_table("csv")).parent
     for folder in (Path(layout.table("x", "csv")).parent, Path(layout.figure("x", "png")).parent, figure1a):
-        if folder == figure1a:
-            out += [(p, folder.name) for p in sorted(folder.glob("*")) if p.is_file() and p.suffix != ".npz"
-                    and not p.name.startswith(".")]
-            continue
-        out += [(p, folder.name) for p in sorted(folder.glob("*")) if p.is_file() and not p.name.startswith(".")]
+        out += [(p, folder.name) for p in sorted(folder.glob("*")) if p.is_file() and not p.name.startswith(".")
+                and not (folder == figure1a and p.suffix == ".npz")]
     provenance = Path(layout.provenance)
     return out + ([(provenance, None)] if provenance.is_file() else [])
 
